@@ -1,0 +1,1 @@
+"""Atrium's benchmark harness: wrk against a FastAPI hello-world baseline and Atrium, same run."""

@@ -1,0 +1,100 @@
+"""Scenarios: one module per scenario in bench/scenarios/, each registering itself on import."""
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.context import BenchContext
+
+BASELINE = "hello"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One request for wrk to repeat; `base_url` None means Atrium's."""
+
+    path: str = "/"
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | str | None = None
+    json: Any = None
+    base_url: str | None = None
+
+    def url(self, default_base_url: str) -> str:
+        return (self.base_url or default_base_url).rstrip("/") + self.path
+
+    def all_headers(self) -> dict[str, str]:
+        if self.json is None:
+            return dict(self.headers)
+        return {"Content-Type": "application/json", **self.headers}
+
+    def body_bytes(self) -> bytes | None:
+        if self.json is not None:
+            return json.dumps(self.json).encode()
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a setup returns when a second target is measured alongside (e.g. direct upstream)."""
+
+    target: Target
+    compare_to: Target | None = None
+    compare_label: str = "compare"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a setup returns when it measured something itself instead of handing wrk a target."""
+
+    metrics: Mapping[str, float]
+    problems: list[str] = field(default_factory=list)
+
+
+SetupResult = Target | Plan | Measurement
+Setup = Callable[["BenchContext"], SetupResult | Awaitable[SetupResult]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    setup: Setup
+    description: str = ""
+    duration_s: int | None = None
+    connections: int | None = None
+    needs_atrium: bool = True
+    track_rss: bool = False
+    max_rss_growth_mib: float | None = None
+
+
+_scenarios: dict[str, Scenario] = {}
+
+
+def register(scenario: Scenario) -> Scenario:
+    if scenario.name in _scenarios:
+        raise ValueError(f"scenario {scenario.name!r} registered twice")
+    _scenarios[scenario.name] = scenario
+    return scenario
+
+
+def scenario(name: str, **options: Any) -> Callable[[Setup], Setup]:
+    """Register the decorated setup as scenario `name`; options are `Scenario`'s fields."""
+
+    def decorate(setup: Setup) -> Setup:
+        register(Scenario(name=name, setup=setup, **options))
+        return setup
+
+    return decorate
+
+
+def load_scenarios() -> list[Scenario]:
+    """Every registered scenario, the baseline first, then by name."""
+    from bench import scenarios as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return sorted(_scenarios.values(), key=lambda s: (s.name != BASELINE, s.name))

@@ -1,0 +1,3 @@
+"""Atrium: a self-hosted AI platform backend."""
+
+__version__ = "0.1.0"

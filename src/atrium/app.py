@@ -1,0 +1,106 @@
+"""The application factory: settings in, a FastAPI app with every surface out."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import import_module
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from atrium import __version__
+from atrium.auth.principal import ActivityRecorder, AuthCache
+from atrium.config import Settings
+from atrium.db import Database
+from atrium.errors import install_error_handlers
+from atrium.middleware import RequestContextMiddleware
+from atrium.security.secrets import load_secrets
+from atrium.users import service as users_service
+
+log = logging.getLogger("atrium")
+
+# Each module exposes `router`; a surface module may expose several (`routers`).
+ROUTER_MODULES = ("atrium.health.router",)
+LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
+
+
+def _routers_of(module_name: str) -> list:
+    module = import_module(module_name)
+    return list(getattr(module, "routers", None) or [module.router])
+
+
+def _make_redis(settings: Settings):
+    if not settings.redis_url:
+        return None
+    import redis.asyncio as redis
+
+    return redis.from_url(settings.redis_url, decode_responses=True)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    await state.auth_cache.load_denylist()
+    async with state.db.sessions() as session:
+        if await users_service.bootstrap_admin(session, state.settings):
+            await session.commit()
+    for hook in state.startup_hooks:
+        await hook(app)
+    recorder = asyncio.create_task(state.activity.run())
+    try:
+        yield
+    finally:
+        recorder.cancel()
+        for hook in reversed(state.shutdown_hooks):
+            await hook(app)
+        await state.activity.flush()
+        if state.redis is not None:
+            await state.redis.aclose()
+        await state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Atrium",
+        version=__version__,
+        description="Self-hosted AI platform backend.",
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    state = app.state
+    state.settings = settings
+    state.secrets = load_secrets(settings)
+    state.db = Database(settings.resolved_database_url)
+    state.redis = _make_redis(settings)
+    state.auth_cache = AuthCache(state.db.sessions, state.redis)
+    state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)
+    state.startup_hooks = []
+    state.shutdown_hooks = []
+    state.started_at = None
+
+    install_error_handlers(app)
+    for module_name in ROUTER_MODULES:
+        for router in _routers_of(module_name):
+            app.include_router(router)
+        setup = getattr(import_module(module_name), "setup", None)
+        if setup is not None:
+            setup(app)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Next-Cursor", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_body_bytes,
+        large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
+        log_requests=settings.log_requests,
+    )
+    return app

@@ -1,0 +1,111 @@
+"""`atrium serve | migrate | users create`."""
+
+import asyncio
+import getpass
+import sys
+
+import typer
+import uvicorn
+
+from atrium.config import Settings
+from atrium.logs import logging_config
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Atrium platform backend.")
+users_cli = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
+cli.add_typer(users_cli, name="users")
+
+
+def _prepare(settings: Settings) -> None:
+    from atrium.migrate import upgrade
+    from atrium.security.secrets import load_secrets
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    load_secrets(settings)
+    upgrade(settings.resolved_database_url)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every database migration."""
+    settings = Settings()
+    _prepare(settings)
+    typer.echo(f"database at head: {settings.resolved_database_url.split('@')[-1]}")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Apply migrations, then serve the API with uvicorn."""
+    settings = Settings()
+    try:
+        _prepare(settings)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"Atrium on http://{shown}:{port} - API docs at http://{shown}:{port}/docs")
+    uvicorn.run(
+        "atrium.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
+        proxy_headers=False,
+    )
+
+
+@users_cli.command("create")
+def create_user(
+    email: str = typer.Option(..., help="Email address."),
+    username: str = typer.Option(..., help="User name."),
+    admin: bool = typer.Option(False, "--admin", help="Give the user the admin role."),
+    role: str = typer.Option("user", help="Role when not --admin."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read password on stdin."),
+) -> None:
+    """Create a user; the password is prompted for, or read from standard input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            typer.echo("error: the passwords differ", err=True)
+            raise typer.Exit(2)
+    settings = Settings()
+    _prepare(settings)
+    from atrium.errors import AtriumError
+
+    try:
+        user_id = asyncio.run(
+            _create(settings, email, username, password, "admin" if admin else role)
+        )
+    except AtriumError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {user_id} ({email})")
+
+
+async def _create(settings: Settings, email: str, username: str, password: str, role: str) -> int:
+    from atrium.db import Database
+    from atrium.users import service as users_service
+
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.sessions() as session:
+            users_service.check_password_policy(password, email=email, username=username)
+            user = await users_service.create_user(
+                session, email=email, username=username, password=password, role=role
+            )
+            await session.commit()
+            return user.id
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    cli()

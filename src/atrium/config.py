@@ -1,0 +1,73 @@
+"""One settings object for the whole service, read from ATRIUM_* variables and `.env`."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ATRIUM_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    jwt_secret: SecretStr | None = None
+    encryption_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated Fernet keys; the first encrypts, all decrypt."
+    )
+    access_token_minutes: int = 30
+    refresh_token_days: int = 7
+    refresh_rotation: bool = True
+    refresh_grace_seconds: int = 10
+    password_min_length: int = 8
+    registration_open: bool = True
+    default_user_budget_usd: float = 10.0
+    login_max_failures: int = 5
+    trusted_proxies: CommaList = []
+
+    admin_email: str | None = None
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+
+    cors_origins: CommaList = Field(
+        default=[], validation_alias=AliasChoices("ATRIUM_CORS_ORIGINS", "CORS_ORIGINS")
+    )
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    user_storage_quota_bytes: int = 20 * 1024 * 1024 * 1024
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+
+    usage_flush_seconds: float = 1.0
+    log_requests: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'atrium.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def single_host(self) -> bool:
+        """SQLite and no Redis: every process shares this machine's data directory."""
+        return self.is_sqlite and not self.redis_url

@@ -1,0 +1,127 @@
+"""The one pure-ASGI middleware on the hot path: request id, body limit, access log."""
+
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from atrium.errors import PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("atrium.access")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class BodyTooLarge(PayloadTooLarge):
+    """Raised from `receive` when a streamed body passes its limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+class RequestContextMiddleware:
+    """Assigns a request id, enforces the body size limit and writes one JSON log line."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        large_bodies: dict[str, int] | None = None,
+        log_requests: bool = True,
+    ) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.large_bodies = large_bodies or {}
+        self.log_requests = log_requests
+
+    def _limit_for(self, path: str) -> int:
+        return self.large_bodies.get(path, self.max_body)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = _header(scope, b"x-request-id")
+        request_id = given.decode() if given and VALID_REQUEST_ID.match(given.decode()) else None
+        request_id = request_id or os.urandom(8).hex()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status_holder = [500]
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        limit = self._limit_for(scope["path"])
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reject_too_large(send_with_id, request_id, limit)
+        else:
+            await self.app(scope, _limited(receive, limit), send_with_id)
+        if self.log_requests:
+            _log_request(scope, request_id, status_holder[0], started)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return limited_receive
+
+
+async def _reject_too_large(send: Send, request_id: str, limit: int) -> None:
+    body = orjson.dumps(
+        {
+            "detail": f"The request body is larger than the limit of {limit} bytes",
+            "code": "payload_too_large",
+            "request_id": request_id,
+        }
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _log_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+    client = scope.get("client")
+    access_log.info(
+        orjson.dumps(
+            {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": client[0] if client else None,
+            }
+        ).decode()
+    )
