@@ -83,6 +83,7 @@ class Database:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler, before the response is sent."""
     async with request.app.state.db.sessions() as session:
+        session.info["auth_cache"] = request.app.state.auth_cache
         try:
             yield session
             await session.commit()
