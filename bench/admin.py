@@ -1,4 +1,7 @@
-"""The run's admin: made on the server's first start from ATRIUM_ADMIN_*, else by the CLI."""
+"""The run's admin: made on the server's first start from ATRIUM_ADMIN_*, else by the CLI.
+
+The CLI is the fallback only when the login is refused (401), i.e. the server ignored the env.
+"""
 
 import asyncio
 import secrets
@@ -41,12 +44,12 @@ async def obtain_admin(
     client: httpx.AsyncClient, credentials: Credentials, server_env: Mapping[str, str]
 ) -> Admin:
     response = await log_in(client, credentials)
-    if response.status_code in (400, 401, 404):
+    if response.status_code == 401:
         await create_with_cli(credentials, server_env)
         response = await log_in(client, credentials)
     if not response.is_success:
         raise AdminUnavailable(
-            f"admin login failed: HTTP {response.status_code} {response.text[:200]}"
+            f"POST {LOGIN_PATH} as the admin: HTTP {response.status_code} {response.text[:200]}"
         )
     return Admin(
         credentials.email, credentials.username, credentials.password, access_token(response)

@@ -34,8 +34,12 @@ class Launch:
     command: list[str]
     port: int
     ready_path: str
-    log_path: Path
+    workdir: Path
     env: Mapping[str, str] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
 
 
 def free_port() -> int:
@@ -48,7 +52,7 @@ def hello_launch(workdir: Path, name: str = "hello") -> Launch:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.hello:app", "--app-dir", str(REPO_ROOT)]
     command += ["--host", HOST, "--port", str(port), *UVICORN_OPTIONS, "--log-level", "warning"]
-    return Launch(name, command, port, "/", workdir / f"{name}.log")
+    return Launch(name, command, port, "/", workdir)
 
 
 def atrium_launch(workdir: Path, env: Mapping[str, str]) -> Launch:
@@ -60,15 +64,16 @@ def atrium_launch(workdir: Path, env: Mapping[str, str]) -> Launch:
         )
     port = free_port()
     command = [str(executable), "serve", "--host", HOST, "--port", str(port)]
-    return Launch("atrium", command, port, "/ready", workdir / "atrium.log", env)
+    return Launch("atrium", command, port, "/ready", workdir, env)
 
 
 @asynccontextmanager
 async def serve(launch: Launch, cpus: str, ready_timeout_s: float) -> AsyncIterator[Server]:
+    """Runs in the run's temporary directory, so that no `.env` of the checkout applies."""
     with launch.log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             "taskset", "-c", cpus, *launch.command,
-            cwd=REPO_ROOT, env=launch.env, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            cwd=launch.workdir, env=launch.env, stdout=log, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         try:
             url = f"http://{HOST}:{launch.port}"

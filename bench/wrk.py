@@ -123,7 +123,12 @@ class Wrk:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=duration_s + 60)
+        try:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), duration_s + 60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise BenchError(f"wrk did not finish within {duration_s + 60} s") from None
         if process.returncode != 0:
             raise BenchError(f"wrk exited with {process.returncode}: {stderr.decode().strip()}")
         return stdout.decode()

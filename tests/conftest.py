@@ -134,7 +134,11 @@ def create_user(client: TestClient, app: FastAPI) -> Callable[..., TestUser]:
         async def insert() -> int:
             async with app.state.db.sessions() as session:
                 user = await users_service.create_user(
-                    session, email=email, username=username, password=password, role=role,
+                    session,
+                    email=email,
+                    username=username,
+                    password=password,
+                    role=role,
                     full_name=fields.get("full_name"),
                 )
                 await session.commit()
@@ -142,8 +146,9 @@ def create_user(client: TestClient, app: FastAPI) -> Callable[..., TestUser]:
 
         user_id = client.portal.call(insert)
         token = access_token_for(app, user_id, role)
-        return TestUser(user_id, email, username, password, role, token,
-                        {"Authorization": f"Bearer {token}"})
+        return TestUser(
+            user_id, email, username, password, role, token, {"Authorization": f"Bearer {token}"}
+        )
 
     return factory
 
@@ -174,8 +179,15 @@ def api_key(client: TestClient, app: FastAPI) -> Callable[..., str]:
 
         async def insert() -> None:
             async with app.state.db.sessions() as session:
-                session.add(ApiKey(user_id=user.id, name="test", prefix=secret[:12],
-                                   digest=key_digest(secret), scopes=scopes))
+                session.add(
+                    ApiKey(
+                        user_id=user.id,
+                        name="test",
+                        prefix=secret[:12],
+                        digest=key_digest(secret),
+                        scopes=scopes,
+                    )
+                )
                 await session.commit()
 
         client.portal.call(insert)

@@ -52,24 +52,47 @@ def _pg_binary(name: str) -> str | None:
     return candidates[0] if candidates else shutil.which(name)
 
 
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of our own from the local binaries, which a test may stop and start."""
+
+    def __init__(self) -> None:
+        initdb, self.pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+        if not (initdb and self.pg_ctl):
+            raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) not found")
+        self.root = tempfile.mkdtemp(prefix="atrium-pg-")
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.root, "postgres")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = os.path.join(self.root, "data"), _free_port()
+        self._run(initdb, "-D", self.data, "-A", "trust", "-U", "postgres")
+        self.start()
+        atexit.register(self.stop)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self.as_postgres, *command], check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = os.path.join(self.root, "log")
+        self._run(self.pg_ctl, "-D", self.data, "-o", options, "-w", "-l", log, "start")
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.as_postgres, self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+        )
+
+
 def _start_throwaway_postgres() -> str | None:
-    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
-    if not (initdb and pg_ctl):
+    try:
+        return ThrowawayPostgres().url
+    except (FileNotFoundError, subprocess.CalledProcessError):
         return None
-    root = tempfile.mkdtemp(prefix="atrium-pg-")
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(root, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(root, "data"), _free_port()
-    subprocess.run([*as_postgres, initdb, "-D", data, "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*as_postgres, pg_ctl, "-D", data, "-o", options, "-w", "start",
-                    "-l", os.path.join(root, "log")], check=True, capture_output=True)
-    atexit.register(lambda: subprocess.run([*as_postgres, pg_ctl, "-D", data, "-m", "immediate",
-                                            "stop"], capture_output=True))
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 _pg_server: list[str] = []
@@ -101,7 +124,9 @@ async def _execute(url: str, *statements: str) -> None:
 
 def create_database(server: str, name: str, template: str | None = None) -> str:
     clause = f" TEMPLATE {template}" if template else ""
-    asyncio.run(_execute(server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}{clause}"))
+    asyncio.run(
+        _execute(server, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}{clause}")
+    )
     base = server.rsplit("/", 1)[0]
     return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
 
@@ -122,8 +147,19 @@ def redis_server() -> str | None:
     if not url and shutil.which("redis-server"):
         port = _free_port()
         process = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         atexit.register(process.terminate)
         for _ in range(50):
             if _port_open(port):

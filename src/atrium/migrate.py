@@ -24,3 +24,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 @cache
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Full-text search tables (`*_fts*`, kept by triggers) are made by hand, not from the ORM."""
+    return not (type_ == "table" and name is not None and "_fts" in name)

@@ -1,0 +1,290 @@
+"""The one way adapters talk HTTP: a shared pooled client, request helpers, stream parsers.
+
+Every request goes through `send` or `open_stream`, which apply the target's timeout and
+custom headers, mark whether private addresses are allowed, and turn transport failures and
+error answers into UpstreamError / UpstreamTimeout with the provider's own message.
+"""
+
+import json as jsonlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import httpcore
+import httpx
+
+from atrium.llm.adapters.base import ProviderTarget, UpstreamBlocked, UpstreamError, UpstreamTimeout
+from atrium.security.ssrf import BlockedAddress, GuardedNetworkBackend
+
+ALLOW_PRIVATE = "atrium.allow_private"  # request extension read by ProviderTransport
+CONNECT_TIMEOUT = 10.0
+ERROR_TEXT_LIMIT = 500
+
+
+class _GuardedHTTPTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits, trust_env=False)
+        # httpx offers no public hook for a network backend, so the pool it built is replaced
+        # by an identical one whose connections pass through the SSRF check.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=GuardedNetworkBackend(),
+        )
+
+
+class ProviderTransport(httpx.AsyncBaseTransport):
+    """Routes each request to a guarded pool, or to an open one when the request allows it.
+
+    Guarded is the default, so a request that forgets to say anything is checked.
+    """
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self.guarded = _GuardedHTTPTransport(limits)
+        self.open = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.open if request.extensions.get(ALLOW_PRIVATE) else self.guarded
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.guarded.aclose()
+        await self.open.aclose()
+
+
+def make_client(
+    *,
+    max_connections: int = 200,
+    max_keepalive_connections: int = 50,
+    keepalive_expiry: float = 30.0,
+) -> httpx.AsyncClient:
+    """The shared outbound client for providers: pooled, HTTP/1.1, never follows redirects."""
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_keepalive_connections,
+        keepalive_expiry=keepalive_expiry,
+    )
+    return httpx.AsyncClient(
+        transport=ProviderTransport(limits),
+        timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def _build_request(
+    client: httpx.AsyncClient,
+    target: ProviderTarget,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    return client.build_request(
+        method,
+        url,
+        json=json,
+        params=params,
+        headers={**(headers or {}), **target.headers},
+        timeout=httpx.Timeout(target.timeout, connect=min(target.timeout, CONNECT_TIMEOUT)),
+        extensions={ALLOW_PRIVATE: target.allow_private},
+    )
+
+
+@contextmanager
+def _mapped_errors(target: ProviderTarget, url: str) -> Iterator[None]:
+    host = httpx.URL(url).host or url
+    try:
+        yield
+    except BlockedAddress as exc:
+        raise UpstreamBlocked(str(exc)) from exc
+    except httpx.ConnectTimeout as exc:
+        raise UpstreamTimeout(f"timed out connecting to {host}") from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(
+            f"{target.type} provider at {host} did not answer within {target.timeout:g} s"
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamError(f"could not connect to {host}: {_describe(exc)}") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"connection to {host} failed: {_describe(exc)}") from exc
+    except httpx.InvalidURL as exc:
+        raise UpstreamError(f"invalid provider URL {url!r}: {exc}") from exc
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def provider_message(body: Any) -> str | None:
+    """The human message inside a provider's error body, whatever the provider's shape."""
+    if isinstance(body, list) and body:
+        return provider_message(body[0])  # Gemini streams errors as a one-item array
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):  # OpenAI, Anthropic, Google
+        message = error.get("message")
+        status = error.get("status")
+        if message and isinstance(status, str):
+            return f"{message} ({status})"
+        return str(message) if message else None
+    if isinstance(error, str) and error:  # Ollama
+        return error
+    for key in ("message", "detail", "title"):  # Cohere, Replicate
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _status_error(target: ProviderTarget, response: httpx.Response) -> UpstreamError:
+    status = response.status_code
+    if response.is_redirect:
+        location = response.headers.get("location", "?")
+        return UpstreamError(
+            f"{target.type} provider redirected to {location}; redirects are not followed, "
+            "so set the API base to the final address",
+            upstream_status=status,
+        )
+    try:
+        message = provider_message(response.json())
+    except ValueError:
+        message = None
+    if not message:
+        message = response.text.strip()[:ERROR_TEXT_LIMIT] or response.reason_phrase
+    return UpstreamError(
+        f"{target.type} provider returned HTTP {status}: {message}", upstream_status=status
+    )
+
+
+def _failed(response: httpx.Response) -> bool:
+    return response.is_error or response.is_redirect
+
+
+async def send(
+    client: httpx.AsyncClient,
+    target: ProviderTarget,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """Send one request and return its JSON body; errors become UpstreamError."""
+    request = _build_request(client, target, method, url, json=json, params=params, headers=headers)
+    with _mapped_errors(target, url):
+        response = await client.send(request)
+    if _failed(response):
+        raise _status_error(target, response)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise UpstreamError(
+            f"{target.type} provider sent an unreadable reply (not JSON)",
+            upstream_status=response.status_code,
+        ) from exc
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    target: ProviderTarget,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[httpx.Response]:
+    """Open a streamed response; failures while it is read are mapped as well."""
+    request = _build_request(client, target, method, url, json=json, headers=headers)
+    with _mapped_errors(target, url):
+        response = await client.send(request, stream=True)
+        try:
+            if _failed(response):
+                await response.aread()
+                raise _status_error(target, response)
+            yield response
+        finally:
+            await response.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str
+    data: str
+
+
+async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """Server-sent events as they arrive (multi-line data joined with newlines)."""
+    event, data_lines = "", []
+    async for line in response.aiter_lines():
+        if not line:
+            if data_lines or event:
+                yield SSEEvent(event or "message", "\n".join(data_lines))
+            event, data_lines = "", []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data_lines.append(value)
+    if data_lines:
+        yield SSEEvent(event or "message", "\n".join(data_lines))
+
+
+async def iter_ndjson(response: httpx.Response, target: ProviderTarget) -> AsyncIterator[Any]:
+    async for line in response.aiter_lines():
+        if line.strip():
+            yield parse_json(line, target)
+
+
+def parse_json(text: str, target: ProviderTarget) -> Any:
+    try:
+        return jsonlib.loads(text)
+    except ValueError as exc:
+        raise UpstreamError(
+            f"{target.type} provider sent an unreadable stream event: {text[:200]!r}"
+        ) from exc
+
+
+def raise_stream_error(target: ProviderTarget, payload: Any) -> NoReturn:
+    """Raise for an error reported inside a stream (after the HTTP status said 200)."""
+    message = provider_message(payload) or str(payload)[:ERROR_TEXT_LIMIT]
+    raise UpstreamError(f"{target.type} provider reported an error in its stream: {message}")
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + path
+
+
+def api_root(base: str, *suffixes: str) -> str:
+    """The base without a trailing API-version segment, so that both spellings work.
+
+    Users paste `https://api.anthropic.com` as often as `https://api.anthropic.com/v1`.
+    """
+    root = base.rstrip("/")
+    for suffix in suffixes:
+        if root.endswith(suffix):
+            return root[: -len(suffix)]
+    return root
+
+
+def bearer(target: ProviderTarget) -> dict[str, str]:
+    return {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+
+
+def expect_object(reply: Any, target: ProviderTarget, what: str) -> dict[str, Any]:
+    """The reply as a JSON object, or an UpstreamError naming what was expected."""
+    if not isinstance(reply, dict):
+        raise UpstreamError(f"{target.type} provider sent an unexpected {what}")
+    return reply
