@@ -4,7 +4,6 @@ import os
 import shutil
 
 import pytest
-
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 

@@ -7,6 +7,7 @@ polling `urls.get` while it runs. Streams read the prediction's `urls.stream` (S
 `system_prompt`, so the conversation is rendered as a transcript.
 """
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,7 @@ from atrium.llm.adapters.http import (
     expect_object,
     iter_sse,
     open_stream,
+    provider_message,
     send,
 )
 
@@ -142,7 +144,7 @@ class ReplicateAdapter:
                     if event.event == "output":
                         yield chunks.text(event.data)
                     elif event.event == "error":
-                        raise UpstreamError(f"{target.type} prediction failed: {event.data}")
+                        raise _stream_failure(event.data, target)
                     elif event.event == "done":
                         _check_done(event.data, target)
                         break
@@ -183,7 +185,9 @@ class ReplicateAdapter:
         delay = FIRST_POLL_DELAY
         while prediction.get("status") not in TERMINAL:
             urls = prediction.get("urls") or {}
-            if time.monotonic() + delay > deadline or not urls.get("get"):
+            if not urls.get("get"):
+                raise UpstreamError(f"{target.type} sent a running prediction without urls.get")
+            if time.monotonic() + delay > deadline:
                 await self._cancel_quietly(client, target, urls.get("cancel"))
                 raise UpstreamTimeout(
                     f"{target.type} prediction did not finish within {target.timeout:g} s"
@@ -220,7 +224,21 @@ class ReplicateAdapter:
             pass
 
 
+def _event_json(data: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data or "{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def _check_done(data: str, target: ProviderTarget) -> None:
     """A `done` event carries `{}`, or `{"reason": "canceled" | "error"}`."""
-    if '"canceled"' in data or '"error"' in data:
-        raise UpstreamError(f"{target.type} prediction ended early: {data}")
+    reason = _event_json(data).get("reason")
+    if reason:
+        raise UpstreamError(f"{target.type} prediction ended early: {reason}")
+
+
+def _stream_failure(data: str, target: ProviderTarget) -> UpstreamError:
+    message = provider_message(_event_json(data)) or data or "no detail"
+    return UpstreamError(f"{target.type} prediction failed: {message}")
