@@ -29,5 +29,5 @@ def head_revision() -> str | None:
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Full-text search tables (`*_fts*`, kept by triggers) are made by hand, not from the ORM."""
-    return not (type_ == "table" and name is not None and "_fts" in name)
+    """Full-text search tables and indexes (`*_fts*`) are made by hand, not from the ORM."""
+    return not (type_ in ("table", "index") and name is not None and "_fts" in name)

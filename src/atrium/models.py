@@ -1,9 +1,25 @@
 """Imports every domain's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
 from atrium.auth import tables as auth_tables
+from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
+from atrium.files import tables as files_tables
 from atrium.keys import tables as keys_tables
+from atrium.llm import tables as llm_tables
+from atrium.projects import tables as projects_tables
 from atrium.rbac import tables as rbac_tables
+from atrium.settings_store import tables as settings_store_tables
 from atrium.users import tables as users_tables
 
-__all__ = ["Base", "auth_tables", "keys_tables", "rbac_tables", "users_tables"]
+__all__ = [
+    "Base",
+    "auth_tables",
+    "conversations_tables",
+    "files_tables",
+    "keys_tables",
+    "llm_tables",
+    "projects_tables",
+    "rbac_tables",
+    "settings_store_tables",
+    "users_tables",
+]

@@ -68,7 +68,7 @@ def require(
     return dependency
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route as deliberately open to anonymous callers (the route-walk test reads it)."""
 
 

@@ -4,7 +4,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,9 @@ class Principal:
     key_scopes: frozenset[str] | None = None
     key_prefix: str | None = None
     key_scope_label: str | None = None
+    full_name: str | None = None
+    created_at: datetime | None = None
+    auth_source: str = "local"
 
     def can(self, resource: str, action: str) -> bool:
         permission = f"{resource}:{action}"
@@ -48,12 +51,8 @@ class Principal:
 
     def with_key(self, key: ApiKey) -> "Principal":
         scopes = frozenset(key.scopes) if key.scopes is not None else None
-        return Principal(
-            user_id=self.user_id,
-            username=self.username,
-            email=self.email,
-            role=self.role,
-            permissions=self.permissions,
+        return replace(
+            self,
             key_id=key.id,
             key_scopes=scopes,
             key_prefix=key.prefix,
@@ -156,6 +155,9 @@ class AuthCache:
             email=user.email,
             role=user.role,
             permissions=permissions,
+            full_name=user.full_name,
+            created_at=user.created_at,
+            auth_source=user.auth_source,
         )
         self.principals[user_id] = principal
         return principal

@@ -1,4 +1,7 @@
-"""Password hashing with argon2id."""
+"""Password hashing with argon2id, and the password policy."""
+
+from functools import cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,9 +32,22 @@ class WeakPassword(Unprocessable):
     code = "weak_password"
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    """The list shipped with the package (security/common_passwords.txt)."""
+    text = resources.files("atrium.security").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
 def check_policy(password: str, *, email: str, username: str, min_length: int = 8) -> None:
     if len(password) < min_length:
         raise WeakPassword(f"The password must have at least {min_length} characters")
+    if len(password) > 1024:
+        raise WeakPassword("The password must have at most 1024 characters")
     lowered = password.lower()
     if lowered in (email.lower(), username.lower(), email.split("@")[0].lower()):
         raise WeakPassword("The password must not be your username or email")
+    if lowered in common_passwords():
+        raise WeakPassword("This password is too common; choose another one")

@@ -1,20 +1,74 @@
-"""User accounts: creation and lookups shared by auth, admin surfaces and the CLI."""
+"""User accounts: creation, lookups, administration and deletion."""
 
-from sqlalchemy import func, or_, select
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.config import Settings
-from atrium.errors import Conflict
-from atrium.security.passwords import hash_password
+from atrium.errors import BadRequest, Conflict, NotFound, Unprocessable
+from atrium.security.passwords import check_policy, hash_password
 from atrium.users.tables import User
+
+UserDeletionHook = Callable[[AsyncSession, int], Awaitable[None]]
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class DuplicateUser(Conflict):
     code = "user_exists"
 
 
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    detail = "User not found"
+
+
+class InvalidRole(BadRequest):
+    code = "invalid_role"
+    detail = "Invalid role"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+    detail = "The last active administrator cannot be removed, demoted or deactivated"
+
+
+class SelfChange(BadRequest):
+    code = "own_account"
+
+
+class InvalidEmail(Unprocessable):
+    code = "invalid_email"
+
+
+class InvalidUsername(Unprocessable):
+    code = "invalid_username"
+    detail = (
+        "The username must be 1 to 64 letters, digits, '.', '_' or '-', starting with a "
+        "letter or digit"
+    )
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def validated_email(email: str) -> str:
+    try:
+        checked = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"The email address is not valid: {exc}") from None
+    return normalise_email(checked.normalized)
+
+
+def validated_username(username: str) -> str:
+    username = username.strip()
+    if not USERNAME.match(username):
+        raise InvalidUsername()
+    return username
 
 
 async def find_by_login(session: AsyncSession, login: str) -> User | None:
@@ -25,12 +79,24 @@ async def find_by_login(session: AsyncSession, login: str) -> User | None:
     )
 
 
-async def ensure_unique(session: AsyncSession, email: str, username: str) -> None:
-    clash = await session.scalar(
-        select(User).where(
-            or_(User.email == normalise_email(email), func.lower(User.username) == username.lower())
-        )
+async def find_by_name(session: AsyncSession, name: str) -> User | None:
+    """A user by display name, only when exactly one user has it (Vault's login)."""
+    rows = await session.scalars(
+        select(User).where(func.lower(User.full_name) == name.strip().lower()).limit(2)
     )
+    found = rows.all()
+    return found[0] if len(found) == 1 else None
+
+
+async def ensure_unique(
+    session: AsyncSession, email: str, username: str, *, except_id: int | None = None
+) -> None:
+    query = select(User).where(
+        or_(User.email == normalise_email(email), func.lower(User.username) == username.lower())
+    )
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    clash = await session.scalar(query.limit(1))
     if clash is None:
         return
     if clash.email == normalise_email(email):
@@ -47,6 +113,7 @@ async def create_user(
     role: str = "user",
     full_name: str | None = None,
     auth_source: str = "local",
+    monthly_budget_usd: float | None = None,
 ) -> User:
     await ensure_unique(session, email, username)
     user = User(
@@ -57,6 +124,7 @@ async def create_user(
         role=role,
         is_active=True,
         auth_source=auth_source,
+        monthly_budget_usd=monthly_budget_usd,
     )
     session.add(user)
     await session.flush()
@@ -70,10 +138,11 @@ async def has_active_admin(session: AsyncSession) -> bool:
     return admin is not None
 
 
-def check_password_policy(password: str, *, email: str, username: str) -> None:
-    from atrium.security.passwords import check_policy
-
-    check_policy(password, email=email, username=username)
+def check_password_policy(
+    password: str, *, email: str, username: str, settings: Settings | None = None
+) -> None:
+    min_length = settings.password_min_length if settings is not None else 8
+    check_policy(password, email=email, username=username, min_length=min_length)
 
 
 async def bootstrap_admin(session: AsyncSession, settings: Settings) -> User | None:
@@ -91,3 +160,146 @@ async def bootstrap_admin(session: AsyncSession, settings: Settings) -> User | N
         password=settings.admin_password.get_secret_value(),
         role="admin",
     )
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def list_users(
+    session: AsyncSession,
+    *,
+    search: str | None = None,
+    limit: int = 100,
+    after_id: int | None = None,
+    offset: int = 0,
+) -> list[User]:
+    """Users by id; `search` matches email, username or name (substring, any case)."""
+    query = select(User).order_by(User.id).limit(limit)
+    if search:
+        needle = search.strip().lower()
+        query = query.where(
+            or_(
+                func.lower(User.email).contains(needle, autoescape=True),
+                func.lower(User.username).contains(needle, autoescape=True),
+                func.lower(User.full_name).contains(needle, autoescape=True),
+            )
+        )
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    if offset:
+        query = query.offset(offset)
+    return list(await session.scalars(query))
+
+
+async def ensure_role(session: AsyncSession, role: str) -> str:
+    from atrium.rbac import service as rbac_service
+
+    role_id = role.strip().lower()
+    if not await rbac_service.role_exists(session, role_id):
+        raise InvalidRole()
+    return role_id
+
+
+async def _other_active_admin(session: AsyncSession, user_id: int) -> bool:
+    other = await session.scalar(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
+        .limit(1)
+    )
+    return other is not None
+
+
+async def _guard_last_admin(session: AsyncSession, user: User, *, keeps_admin: bool) -> None:
+    removes_admin = user.role == "admin" and user.is_active and not keeps_admin
+    if removes_admin and not await _other_active_admin(session, user.id):
+        raise LastAdmin()
+
+
+def _invalidate(session: AsyncSession) -> None:
+    cache = session.info.get("auth_cache")
+    if cache is not None:
+        cache.invalidate_after_commit(session)
+
+
+async def update_user(
+    session: AsyncSession,
+    actor_id: int,
+    user_id: int,
+    changes: dict[str, Any],
+    settings: Settings | None = None,
+) -> User:
+    """Apply an administrator's changes; role, state and identity take effect at once."""
+    user = await get_user(session, user_id)
+    role = await ensure_role(session, changes["role"]) if changes.get("role") else user.role
+    active = changes["is_active"] if changes.get("is_active") is not None else user.is_active
+    if user_id == actor_id and not active:
+        raise SelfChange("You cannot deactivate your own account")
+    await _guard_last_admin(session, user, keeps_admin=role == "admin" and active)
+    email = validated_email(changes["email"]) if changes.get("email") else user.email
+    username = (
+        validated_username(changes["username"]) if changes.get("username") else user.username
+    )
+    if email != user.email or username.lower() != user.username.lower():
+        await ensure_unique(session, email, username, except_id=user.id)
+    if changes.get("password"):
+        check_password_policy(changes["password"], email=email, username=username, settings=settings)
+        user.password_hash = hash_password(changes["password"])
+    user.role, user.is_active, user.email, user.username = role, active, email, username
+    for field in ("full_name", "rpm_limit", "tpm_limit", "monthly_budget_usd"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    await session.flush()
+    _invalidate(session)
+    return user
+
+
+async def delete_user(
+    session: AsyncSession,
+    actor_id: int,
+    user_id: int,
+    hooks: Sequence[UserDeletionHook] = (),
+) -> None:
+    """Delete a user and everything they own (DECISIONS 8).
+
+    Rows that reference the user cascade (or are anonymised) through their foreign keys;
+    the hooks remove what lives outside the database (files' bytes) first.
+    """
+    if user_id == actor_id:
+        raise SelfChange("Cannot delete your own account")
+    user = await get_user(session, user_id)
+    await _guard_last_admin(session, user, keeps_admin=False)
+    for hook in hooks:
+        await hook(session, user_id)
+    await session.execute(
+        delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
+    )
+    session.expunge(user)
+    _invalidate(session)
+
+
+def unique_username_base(name: str) -> str:
+    """A username made from a display name or an email's local part."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("._-").lower()
+    return (base or "user")[:56]
+
+
+async def free_username(session: AsyncSession, name: str) -> str:
+    base = unique_username_base(name)
+    taken = set(
+        await session.scalars(
+            select(func.lower(User.username)).where(func.lower(User.username).like(f"{base}%"))
+        )
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}{n}" in taken:
+        n += 1
+    return f"{base}{n}"

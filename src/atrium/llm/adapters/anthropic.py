@@ -10,6 +10,7 @@ from atrium.llm.adapters import shapes
 from atrium.llm.adapters.base import ProviderTarget, UnsupportedOperation, UpstreamError
 from atrium.llm.adapters.http import (
     api_root,
+    collect_pages,
     expect_object,
     iter_sse,
     open_stream,
@@ -20,7 +21,6 @@ from atrium.llm.adapters.http import (
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-MODEL_PAGES = 10
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -83,7 +83,10 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
         return {"role": "assistant", "content": _assistant_content(message)}
     if isinstance(content, str):
         return {"role": "user", "content": content}
-    return {"role": "user", "content": [_user_block(part) for part in shapes.content_parts(content)]}
+    return {
+        "role": "user",
+        "content": [_user_block(part) for part in shapes.content_parts(content)],
+    }
 
 
 def _assistant_content(message: dict[str, Any]) -> str | list[dict[str, Any]]:
@@ -110,7 +113,9 @@ def _user_block(part: dict[str, Any]) -> dict[str, Any]:
         return {"type": "text", "text": part.get("text", "")}
     url = shapes.image_url_of(part)
     if url is None:
-        raise UnsupportedOperation(f"anthropic cannot take message parts of type {part.get('type')}")
+        raise UnsupportedOperation(
+            f"anthropic cannot take message parts of type {part.get('type')}"
+        )
     if data := shapes.parse_data_url(url):
         media_type, encoded = data
         source = {"type": "base64", "media_type": media_type, "data": encoded}
@@ -249,7 +254,12 @@ class AnthropicAdapter:
         request = {**messages_request(body), "stream": True}
         translator = _StreamTranslator(body.get("model", ""))
         async with open_stream(
-            client, target, "POST", _url(target, "/messages"), json=request, headers=_headers(target)
+            client,
+            target,
+            "POST",
+            _url(target, "/messages"),
+            json=request,
+            headers=_headers(target),
         ) as response:
             async for event in iter_sse(response):
                 payload = parse_json(event.data, target)
@@ -261,18 +271,21 @@ class AnthropicAdapter:
                     return
 
     async def list_models(self, client: httpx.AsyncClient, target: ProviderTarget) -> list[str]:
-        models: list[str] = []
-        params: dict[str, Any] = {"limit": 1000}
-        for _page in range(MODEL_PAGES):
+        async def fetch_page(after_id: str | None) -> tuple[list[str], str | None]:
+            params = {"limit": 1000, **({"after_id": after_id} if after_id else {})}
             reply = await send(
-                client, target, "GET", _url(target, "/models"), params=params, headers=_headers(target)
+                client,
+                target,
+                "GET",
+                _url(target, "/models"),
+                params=params,
+                headers=_headers(target),
             )
             reply = expect_object(reply, target, "model list")
-            models += [m["id"] for m in reply.get("data") or [] if m.get("id")]
-            if not reply.get("has_more") or not reply.get("last_id"):
-                break
-            params = {"limit": 1000, "after_id": reply["last_id"]}
-        return models
+            ids = [m["id"] for m in reply.get("data") or [] if m.get("id")]
+            return ids, reply.get("last_id") if reply.get("has_more") else None
+
+        return await collect_pages(fetch_page)
 
     async def embeddings(
         self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any]

@@ -11,6 +11,7 @@ from atrium.llm.adapters.base import ProviderTarget, UpstreamError
 from atrium.llm.adapters.http import (
     api_root,
     bearer,
+    collect_pages,
     expect_object,
     iter_sse,
     open_stream,
@@ -19,7 +20,6 @@ from atrium.llm.adapters.http import (
     send,
 )
 
-MODEL_PAGES = 10
 DEFAULT_INPUT_TYPE = "search_document"
 FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -54,7 +54,9 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         "messages": [_message(m) for m in body.get("messages") or []],
     }
     request |= {
-        cohere: body[openai] for openai, cohere in PARAMETERS.items() if body.get(openai) is not None
+        cohere: body[openai]
+        for openai, cohere in PARAMETERS.items()
+        if body.get(openai) is not None
     }
     if max_tokens := shapes.max_tokens_of(body):
         request["max_tokens"] = max_tokens
@@ -161,7 +163,10 @@ class _StreamTranslator:
             return [self.chunks.delta(tool_calls=[{**start, "index": self.tool_calls - 1}])]
         if kind == "tool-call-delta":
             arguments = ((message.get("tool_calls") or {}).get("function") or {}).get("arguments")
-            call = {"index": max(self.tool_calls - 1, 0), "function": {"arguments": arguments or ""}}
+            call = {
+                "index": max(self.tool_calls - 1, 0),
+                "function": {"arguments": arguments or ""},
+            }
             return [self.chunks.delta(tool_calls=[call])]
         if kind == "message-end":
             return self._end(event.get("delta") or {})
@@ -198,7 +203,9 @@ class CohereAdapter:
         ) as response:
             async for event in iter_sse(response):
                 payload = parse_json(event.data, target)
-                if not isinstance(payload, dict) or ("message" in payload and "type" not in payload):
+                if not isinstance(payload, dict) or (
+                    "message" in payload and "type" not in payload
+                ):
                     raise_stream_error(target, payload)
                 for chunk in translator.feed(payload):
                     yield chunk
@@ -206,18 +213,15 @@ class CohereAdapter:
                     return
 
     async def list_models(self, client: httpx.AsyncClient, target: ProviderTarget) -> list[str]:
-        models: list[str] = []
-        params: dict[str, Any] = {"page_size": 1000}
-        for _page in range(MODEL_PAGES):
-            reply = await send(
-                client, target, "GET", _url(target, "/v1/models"), params=params, headers=bearer(target)
-            )
+        async def fetch_page(token: str | None) -> tuple[list[str], str | None]:
+            params = {"page_size": 1000, **({"page_token": token} if token else {})}
+            url = _url(target, "/v1/models")
+            reply = await send(client, target, "GET", url, params=params, headers=bearer(target))
             reply = expect_object(reply, target, "model list")
-            models += [m["name"] for m in reply.get("models") or [] if m.get("name")]
-            if not reply.get("next_page_token"):
-                break
-            params = {"page_size": 1000, "page_token": reply["next_page_token"]}
-        return models
+            names = [m["name"] for m in reply.get("models") or [] if m.get("name")]
+            return names, reply.get("next_page_token")
+
+        return await collect_pages(fetch_page)
 
     async def embeddings(
         self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any]

@@ -12,6 +12,7 @@ from atrium.llm.adapters import shapes
 from atrium.llm.adapters.base import ProviderTarget, UpstreamError
 from atrium.llm.adapters.http import (
     api_root,
+    collect_pages,
     expect_object,
     iter_sse,
     open_stream,
@@ -21,7 +22,6 @@ from atrium.llm.adapters.http import (
 )
 
 API_VERSION = "/v1beta"
-MODEL_PAGES = 10
 BLOCKED = "content_filter"
 FINISH_REASONS = {
     "STOP": "stop",
@@ -281,18 +281,21 @@ class GoogleAdapter:
             yield chunk
 
     async def list_models(self, client: httpx.AsyncClient, target: ProviderTarget) -> list[str]:
-        models: list[str] = []
-        params: dict[str, Any] = {"pageSize": 1000}
-        for _page in range(MODEL_PAGES):
+        async def fetch_page(token: str | None) -> tuple[list[str], str | None]:
+            params = {"pageSize": 1000, **({"pageToken": token} if token else {})}
             reply = await send(
-                client, target, "GET", _url(target, "/models"), params=params, headers=_headers(target)
+                client,
+                target,
+                "GET",
+                _url(target, "/models"),
+                params=params,
+                headers=_headers(target),
             )
             reply = expect_object(reply, target, "model list")
-            models += [m["name"].removeprefix("models/") for m in reply.get("models") or []]
-            if not reply.get("nextPageToken"):
-                break
-            params = {"pageSize": 1000, "pageToken": reply["nextPageToken"]}
-        return models
+            names = [m["name"].removeprefix("models/") for m in reply.get("models") or []]
+            return names, reply.get("nextPageToken")
+
+        return await collect_pages(fetch_page)
 
     async def embeddings(
         self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any]

@@ -6,7 +6,7 @@ error answers into UpstreamError / UpstreamTimeout with the provider's own messa
 """
 
 import json as jsonlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -288,3 +288,19 @@ def expect_object(reply: Any, target: ProviderTarget, what: str) -> dict[str, An
     if not isinstance(reply, dict):
         raise UpstreamError(f"{target.type} provider sent an unexpected {what}")
     return reply
+
+
+PageFetcher = Callable[[str | None], Awaitable[tuple[list[str], str | None]]]
+MAX_PAGES = 10
+
+
+async def collect_pages(fetch_page: PageFetcher) -> list[str]:
+    """Items of a paginated list; fetch_page(token) returns (items, next token or None)."""
+    items: list[str] = []
+    token = None
+    for _page in range(MAX_PAGES):
+        page_items, token = await fetch_page(token)
+        items += page_items
+        if not token:
+            break
+    return items

@@ -7,6 +7,7 @@ polling `urls.get` while it runs. Streams read the prediction's `urls.stream` (S
 `system_prompt`, so the conversation is rendered as a transcript.
 """
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -165,7 +166,12 @@ class ReplicateAdapter:
         raise UnsupportedOperation("replicate adapter does not offer embeddings")
 
     async def _create(
-        self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any], *, stream: bool
+        self,
+        client: httpx.AsyncClient,
+        target: ProviderTarget,
+        body: dict[str, Any],
+        *,
+        stream: bool,
     ) -> dict[str, Any]:
         path, request = _create_request(body.get("model", ""), prediction_input(body))
         headers = bearer(target)
@@ -174,7 +180,9 @@ class ReplicateAdapter:
         else:
             wait = max(1, min(MAX_WAIT_HEADER, int(target.timeout)))
             headers["Prefer"] = f"wait={wait}"
-        reply = await send(client, target, "POST", _url(target, path), json=request, headers=headers)
+        reply = await send(
+            client, target, "POST", _url(target, path), json=request, headers=headers
+        )
         return expect_object(reply, target, "prediction")
 
     async def _wait(
@@ -218,10 +226,8 @@ class ReplicateAdapter:
         """Stop a prediction nobody waits for any more, so that it stops costing money."""
         if not cancel_url:
             return
-        try:
+        with contextlib.suppress(UpstreamError):
             await send(client, target, "POST", cancel_url, headers=bearer(target))
-        except UpstreamError:
-            pass
 
 
 def _event_json(data: str) -> dict[str, Any]:

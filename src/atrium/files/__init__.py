@@ -1,0 +1,1 @@
+"""Uploaded files: streamed to storage, hashed, sniffed, quota-checked, served with Range."""

@@ -1,0 +1,244 @@
+"""What the gateway knows without a query: providers per owner, model routing, prices.
+
+Providers are cached per owner (globals once, each user's own on first use) with their keys
+decrypted, and dropped after any provider change commits; with Redis a shared version key
+makes every process drop its copy (DECISIONS 17 for the routing rules).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import InvalidToken, MultiFernet
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from atrium.llm.adapters.base import ProviderTarget
+from atrium.llm.adapters.registry import provider_info
+from atrium.llm.errors import ModelNotFound, NoProviderConfigured, ProviderDisabled
+from atrium.llm.tables import LlmProvider, ModelPrice
+
+log = logging.getLogger("atrium.llm")
+VERSION_KEY = "atrium:llm:catalog:version"
+MAX_NAMED_MODELS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    id: int
+    owner_id: int | None
+    name: str
+    type: str
+    models: tuple[str, ...]
+    enabled: bool
+    target: ProviderTarget
+    extra_params: dict[str, Any]
+
+    def serves(self, model: str) -> bool:
+        return model in self.models
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one call goes: providers to try in order, and the model id to send each."""
+
+    requested: str
+    candidates: tuple[tuple[ProviderEntry, str], ...]
+
+
+def target_of(provider: LlmProvider, api_key: str | None) -> ProviderTarget:
+    settings = provider.settings or {}
+    base = provider.api_base or provider_info(provider.type).default_api_base or ""
+    return ProviderTarget(
+        type=provider.type,
+        api_base=base,
+        api_key=api_key,
+        timeout=float(settings.get("timeout") or 60),
+        headers=dict(settings.get("custom_headers") or {}),
+        allow_private=provider.owner_id is None,
+    )
+
+
+def decrypt_key(fernet: MultiFernet, provider: LlmProvider) -> str | None:
+    if not provider.api_key_encrypted:
+        return None
+    try:
+        return fernet.decrypt(provider.api_key_encrypted).decode()
+    except InvalidToken:
+        log.error("provider %s: stored API key cannot be decrypted with the current keys", provider.id)
+        return None
+
+
+def entry_of(provider: LlmProvider, fernet: MultiFernet) -> ProviderEntry:
+    settings = provider.settings or {}
+    return ProviderEntry(
+        id=provider.id,
+        owner_id=provider.owner_id,
+        name=provider.name,
+        type=provider.type,
+        models=tuple(provider.models or ()),
+        enabled=provider.enabled,
+        target=target_of(provider, decrypt_key(fernet, provider)),
+        extra_params=dict(settings.get("extra_params") or {}),
+    )
+
+
+class ProviderCache:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], fernet: MultiFernet, redis: Any = None
+    ) -> None:
+        self.sessions = sessions
+        self.fernet = fernet
+        self.redis = redis
+        self.version = 0
+        self._globals: tuple[ProviderEntry, ...] | None = None
+        self._own: dict[int, tuple[ProviderEntry, ...]] = {}
+        self.listeners: list = []  # called after every invalidation (prices reload, ...)
+
+    def clear(self) -> None:
+        self._globals = None
+        self._own.clear()
+        for listener in self.listeners:
+            listener()
+
+    async def sync(self) -> None:
+        if self.redis is None:
+            return
+        shared = int(await self.redis.get(VERSION_KEY) or 0)
+        if shared != self.version:
+            self.clear()
+            self.version = shared
+
+    async def bump(self) -> None:
+        self.clear()
+        if self.redis is not None:
+            self.version = int(await self.redis.incr(VERSION_KEY))
+
+    def invalidate_after_commit(self, session: AsyncSession) -> None:
+        def on_commit(_session: Any) -> None:
+            self.clear()
+            if self.redis is not None:
+                asyncio.get_running_loop().create_task(self.bump())
+
+        event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+    async def _load(self, owner_id: int | None) -> tuple[ProviderEntry, ...]:
+        condition = (
+            LlmProvider.owner_id.is_(None) if owner_id is None else LlmProvider.owner_id == owner_id
+        )
+        async with self.sessions() as session:
+            rows = await session.scalars(select(LlmProvider).where(condition).order_by(LlmProvider.id))
+            return tuple(entry_of(row, self.fernet) for row in rows)
+
+    async def visible(self, user_id: int) -> tuple[tuple[ProviderEntry, ...], tuple[ProviderEntry, ...]]:
+        """(the user's own providers, the global ones), both in creation order."""
+        await self.sync()
+        globals_ = self._globals
+        if globals_ is None:
+            globals_ = self._globals = await self._load(None)
+        own = self._own.get(user_id)
+        if own is None:
+            own = self._own[user_id] = await self._load(user_id)
+        return own, globals_
+
+
+def _named(own: Iterable[ProviderEntry], globals_: Iterable[ProviderEntry], name: str):
+    lowered = name.lower()
+    for group in (own, globals_):
+        for entry in group:
+            if entry.name.lower() == lowered:
+                return entry
+    return None
+
+
+def available_models(own: Iterable[ProviderEntry], globals_: Iterable[ProviderEntry]) -> list[str]:
+    seen: dict[str, None] = {}
+    for entry in (*own, *globals_):
+        if entry.enabled:
+            for model in entry.models:
+                seen.setdefault(model, None)
+    return list(seen)
+
+
+def _not_found(model: str, own, globals_) -> ModelNotFound:
+    models = available_models(own, globals_)
+    if models:
+        shown = ", ".join(models[:MAX_NAMED_MODELS]) + (", ..." if len(models) > MAX_NAMED_MODELS else "")
+        detail = f"The model '{model}' does not exist or is not served here; available models: {shown}"
+    else:
+        detail = f"The model '{model}' does not exist or is not served here; no model is available"
+    return ModelNotFound(detail, available_models=models)
+
+
+def resolve(own: tuple[ProviderEntry, ...], globals_: tuple[ProviderEntry, ...], model: str) -> Route:
+    """Apply DECISIONS 17: `provider/model` when the prefix names a visible provider, else a
+    bare id among enabled providers, own before global, falling back within one owner only."""
+    if not own and not globals_:
+        raise NoProviderConfigured()
+    prefix, slash, rest = model.partition("/")
+    if slash and rest:
+        named = _named(own, globals_, prefix)
+        if named is not None:
+            if not named.enabled:
+                raise ProviderDisabled(f"The provider '{named.name}' is disabled")
+            return Route(model, ((named, rest),))
+    for group in (own, globals_):
+        serving = [entry for entry in group if entry.serves(model)]
+        enabled = [entry for entry in serving if entry.enabled]
+        if enabled:
+            return Route(model, tuple((entry, model) for entry in enabled))
+    disabled = [entry for entry in (*own, *globals_) if entry.serves(model)]
+    if disabled:
+        raise ProviderDisabled(
+            f"The model '{model}' is served only by disabled providers: "
+            + ", ".join(entry.name for entry in disabled)
+        )
+    raise _not_found(model, own, globals_)
+
+
+class PriceBook:
+    """Per-model list prices (USD per million tokens), kept in memory, reloaded on change."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.prices: dict[tuple[str, str], tuple[float, float]] = {}
+        self.loaded_at = 0.0
+        self.stale = True
+
+    def mark_stale(self) -> None:
+        self.stale = True
+
+    async def ensure(self) -> None:
+        if self.stale or time.monotonic() - self.loaded_at > 60:
+            await self.load()
+
+    async def load(self) -> None:
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(
+                    ModelPrice.provider_type,
+                    ModelPrice.model,
+                    ModelPrice.input_usd_per_mtok,
+                    ModelPrice.output_usd_per_mtok,
+                )
+            )
+            self.prices = {(t, m.lower()): (i, o) for t, m, i, o in rows}
+        self.loaded_at = time.monotonic()
+        self.stale = False
+
+    def lookup(self, provider_type: str, model: str) -> tuple[float, float] | None:
+        key = model.lower()
+        found = self.prices.get((provider_type, key)) or self.prices.get(("", key))
+        if found is None and "/" in key:  # "meta-llama/Llama..." priced by its last part too
+            tail = key.rsplit("/", 1)[1]
+            found = self.prices.get((provider_type, tail)) or self.prices.get(("", tail))
+        return found
+
+    def cost(self, provider_type: str, model: str, prompt: int, completion: int) -> float:
+        price = self.lookup(provider_type, model)
+        if price is None:
+            return 0.0
+        return (prompt * price[0] + completion * price[1]) / 1_000_000

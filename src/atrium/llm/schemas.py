@@ -1,0 +1,121 @@
+"""Request and response models of the provider, price and usage endpoints (seed 002, CONTRACTS)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from atrium.llm.adapters.base import PROVIDER_TYPES
+
+ProviderType = Literal[PROVIDER_TYPES]  # type: ignore[valid-type]
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(4096, ge=1)
+    timeout: float = Field(60, gt=0, le=600)
+    retry_attempts: int = Field(3, ge=0, le=10)
+    custom_headers: dict[str, str] = Field(default_factory=dict)
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _lower_type(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    type: ProviderType = Field(validation_alias=AliasChoices("type", "provider_type"))
+    api_key: str | None = Field(None, max_length=4000)
+    api_base: str | None = Field(
+        None,
+        max_length=500,
+        validation_alias=AliasChoices("api_base", "base_url", "apiBase", "baseUrl"),
+    )
+    models: list[str] = Field(default_factory=list, max_length=500)
+    enabled: bool = True
+    settings: ProviderSettings = Field(default_factory=ProviderSettings)
+    description: str | None = Field(None, max_length=500)
+
+    _type = field_validator("type", mode="before")(_lower_type)
+
+    @field_validator("name")
+    @classmethod
+    def strip_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+
+class ProviderUpdate(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    type: ProviderType | None = Field(None, validation_alias=AliasChoices("type", "provider_type"))
+    api_key: str | None = Field(None, max_length=4000)
+    api_base: str | None = Field(
+        None,
+        max_length=500,
+        validation_alias=AliasChoices("api_base", "base_url", "apiBase", "baseUrl"),
+    )
+    models: list[str] | None = Field(None, max_length=500)
+    enabled: bool | None = None
+    settings: ProviderSettings | None = None
+    description: str | None = Field(None, max_length=500)
+
+    _type = field_validator("type", mode="before")(_lower_type)
+
+
+class ProviderRead(BaseModel):
+    id: str
+    name: str
+    type: str
+    api_base: str | None
+    base_url: str | None
+    models: list[str]
+    enabled: bool
+    settings: dict[str, Any]
+    description: str | None
+    api_key_configured: bool
+    api_key_masked: str | None
+    is_global: bool
+    owner_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_test_status: str | None
+    last_test_time: datetime | None
+
+
+class ProviderList(BaseModel):
+    providers: list[ProviderRead]
+
+
+class ProviderTestResult(BaseModel):
+    ok: bool
+    success: bool
+    latency_ms: int | None
+    models: list[str]
+    model_tested: str | None = None
+    error: str | None = None
+
+
+class PriceItem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    provider_type: str = Field("", max_length=32)
+    model: str = Field(min_length=1, max_length=200)
+    input_usd_per_mtok: float = Field(
+        ge=0, validation_alias=AliasChoices("input_usd_per_mtok", "input")
+    )
+    output_usd_per_mtok: float = Field(
+        ge=0, validation_alias=AliasChoices("output_usd_per_mtok", "output")
+    )
+
+
+class PriceList(BaseModel):
+    prices: list[PriceItem]

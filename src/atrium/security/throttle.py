@@ -1,0 +1,113 @@
+"""Login throttling: failures counted per (account, client address) and per address.
+
+Counting per (account, address) rather than per account means that nobody can lock a known
+account out from elsewhere; the per-address count (a larger allowance) slows one client that
+tries many accounts. Past the allowance, each further failure doubles the wait.
+"""
+
+import ipaddress
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from atrium.errors import TooManyRequests
+
+MAX_DELAY_SECONDS = 3600.0
+BASE_DELAY_SECONDS = 1.0
+ADDRESS_FACTOR = 5  # an address may fail this many times the per-account allowance
+FORGET_AFTER_SECONDS = 3600.0
+
+
+class LoginThrottled(TooManyRequests):
+    code = "login_throttled"
+    detail = "Too many failed sign-in attempts; retry later"
+
+
+@dataclass(slots=True)
+class _Counter:
+    failures: int = 0
+    locked_until: float = 0.0
+    last_failure: float = 0.0
+
+
+class LoginThrottle:
+    def __init__(self, max_failures: int) -> None:
+        self.max_failures = max(1, max_failures)
+        self.counters: dict[tuple[str, str], _Counter] = {}
+
+    def _keys(self, account: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (account.strip().lower(), address), ("", address)
+
+    def check(self, account: str, address: str) -> None:
+        """Raise LoginThrottled (429 with Retry-After) while either counter is locked."""
+        now = time.monotonic()
+        for key in self._keys(account, address):
+            counter = self.counters.get(key)
+            if counter is not None and counter.locked_until > now:
+                wait = math.ceil(counter.locked_until - now)
+                raise LoginThrottled(headers={"Retry-After": str(wait)}, retry_after=wait)
+
+    def failure(self, account: str, address: str) -> None:
+        now = time.monotonic()
+        self._forget_old(now)
+        account_key, address_key = self._keys(account, address)
+        self._count(account_key, self.max_failures, now)
+        self._count(address_key, self.max_failures * ADDRESS_FACTOR, now)
+
+    def success(self, account: str, address: str) -> None:
+        self.counters.pop(self._keys(account, address)[0], None)
+
+    def _count(self, key: tuple[str, str], allowance: int, now: float) -> None:
+        counter = self.counters.setdefault(key, _Counter())
+        counter.failures += 1
+        counter.last_failure = now
+        excess = counter.failures - allowance
+        if excess >= 0:
+            delay = min(BASE_DELAY_SECONDS * 2 ** min(excess, 20), MAX_DELAY_SECONDS)
+            counter.locked_until = now + delay
+
+    def _forget_old(self, now: float) -> None:
+        if len(self.counters) < 10_000:
+            return
+        stale = [
+            key
+            for key, counter in self.counters.items()
+            if now - counter.last_failure > FORGET_AFTER_SECONDS and counter.locked_until < now
+        ]
+        for key in stale:
+            del self.counters[key]
+
+
+def _networks(trusted: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for entry in trusted:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+    return networks
+
+
+class ClientAddress:
+    """The caller's address: X-Forwarded-For is believed only from a configured proxy."""
+
+    def __init__(self, trusted_proxies: Iterable[str]) -> None:
+        self.networks = _networks(trusted_proxies)
+
+    def is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
+        peer = peer or "unknown"
+        if not forwarded_for or not self.is_trusted(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self.is_trusted(hop):
+                return hop
+        return hops[0] if hops else peer

@@ -1,0 +1,1 @@
+"""Instance settings that administrators change at run time (registration, default model)."""

@@ -1,0 +1,1 @@
+"""Thin routers that speak each seed's own shapes over the shared services."""
