@@ -87,6 +87,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            await request.app.state.auth_cache.publish_changes(session)
         except BaseException:
             await session.rollback()
             raise

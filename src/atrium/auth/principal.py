@@ -106,12 +106,20 @@ class AuthCache:
             self.epoch = int(await self.redis.incr(EPOCH_KEY))
 
     def invalidate_after_commit(self, session: AsyncSession) -> None:
+        """Drop cached identities once this transaction commits (see `publish_changes`)."""
+        if session.info.get("auth_changed"):
+            return
+        session.info["auth_changed"] = True
+
         def on_commit(_session: Any) -> None:
             self.clear()
-            if self.redis is not None:
-                asyncio.get_running_loop().create_task(self.bump())
 
         event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+    async def publish_changes(self, session: AsyncSession) -> None:
+        """After a commit that changed identities, tell the other processes (shared epoch)."""
+        if session.info.pop("auth_changed", False):
+            await self.bump()
 
     def deny_jti(self, jti: str, expires_at: datetime) -> None:
         self.denied_jtis[jti] = expires_at.timestamp()

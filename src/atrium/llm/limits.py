@@ -241,6 +241,8 @@ class RedisLimiter:
         return float(await self.redis.get(key) or spent)
 
     async def record(self, principal: Principal, tokens: int, cost: float) -> None:
+        user, key = await self.source.of(principal)
+        budgets = {"user": user.budget, "key": key.budget}
         minute = int(time.time() // 60)
         month = datetime.now(UTC).strftime("%Y%m")
         pipe = self.redis.pipeline(transaction=False)
@@ -249,7 +251,7 @@ class RedisLimiter:
             if tokens:
                 pipe.incrby(token_key, tokens)
                 pipe.expire(token_key, 120)
-            if cost:
-                # only months already seeded from the database are counted here
-                pipe.incrbyfloat(spend_key, cost) if False else None
+            # spend is kept only where a budget applies; the check seeded it from the database
+            if cost and budgets[scope] is not None:
+                pipe.incrbyfloat(spend_key, cost)
         await pipe.execute()

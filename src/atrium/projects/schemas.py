@@ -1,0 +1,57 @@
+"""Seed 004's project shapes: camelCase times, string ids, the project's conversations."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+from atrium.conversations.schemas import ConversationSummary
+
+StrId = Annotated[int, PlainSerializer(str, return_type=str)]
+
+
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    color: str | None = Field(default=None, max_length=32)
+
+    @field_validator("name")
+    @classmethod
+    def name_not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class ProjectUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    color: str | None = Field(default=None, max_length=32)
+
+    @field_validator("name")
+    @classmethod
+    def name_not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("must not be null")
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class ProjectRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    id: StrId
+    name: str
+    description: str | None
+    color: str | None
+    conversations: list[ConversationSummary] = []
+    created_at: datetime = Field(serialization_alias="createdAt")
+    updated_at: datetime = Field(serialization_alias="updatedAt")
+
+
+class ProjectDeleted(BaseModel):
+    id: str
+    deleted: bool = True
