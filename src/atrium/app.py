@@ -21,7 +21,27 @@ from atrium.users import service as users_service
 log = logging.getLogger("atrium")
 
 # Each module exposes `router`; a surface module may expose several (`routers`).
-ROUTER_MODULES = ("atrium.health.router",)
+ROUTER_MODULES = (
+    "atrium.health.router",
+    "atrium.users.router",
+    "atrium.auth.router",
+    "atrium.keys.router",
+    "atrium.rbac.router",
+    "atrium.settings_store.router",
+    "atrium.surfaces.vault.auth",
+    "atrium.surfaces.vault.users",
+    "atrium.surfaces.vault.keys",
+    "atrium.surfaces.cloud003.auth",
+    "atrium.llm.router",
+    "atrium.llm.openai_router",
+    "atrium.surfaces.forgetrace.usage",
+    "atrium.surfaces.vault.models",
+    "atrium.surfaces.vault.health",
+    "atrium.projects.router",
+    "atrium.conversations.router",
+    "atrium.files.router",
+    "atrium.surfaces.vault.conversations",
+)
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
 
@@ -77,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.auth_cache = AuthCache(state.db.sessions, state.redis)
     state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)
     state.startup_hooks = []
+    state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
 

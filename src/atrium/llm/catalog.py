@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -36,6 +36,8 @@ class ProviderEntry:
     enabled: bool
     target: ProviderTarget
     extra_params: dict[str, Any]
+    created: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def serves(self, model: str) -> bool:
         return model in self.models
@@ -68,7 +70,9 @@ def decrypt_key(fernet: MultiFernet, provider: LlmProvider) -> str | None:
     try:
         return fernet.decrypt(provider.api_key_encrypted).decode()
     except InvalidToken:
-        log.error("provider %s: stored API key cannot be decrypted with the current keys", provider.id)
+        log.error(
+            "provider %s: stored API key cannot be decrypted with the current keys", provider.id
+        )
         return None
 
 
@@ -83,16 +87,23 @@ def entry_of(provider: LlmProvider, fernet: MultiFernet) -> ProviderEntry:
         enabled=provider.enabled,
         target=target_of(provider, decrypt_key(fernet, provider)),
         extra_params=dict(settings.get("extra_params") or {}),
+        created=int(provider.created_at.timestamp()) if provider.created_at else 0,
+        settings=dict(settings),
     )
 
 
 class ProviderCache:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], fernet: MultiFernet, redis: Any = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        fernet: MultiFernet,
+        redis: Any = None,
+        namespace: str = "",
     ) -> None:
         self.sessions = sessions
         self.fernet = fernet
         self.redis = redis
+        self.version_key = f"{VERSION_KEY}:{namespace}"
         self.version = 0
         self._globals: tuple[ProviderEntry, ...] | None = None
         self._own: dict[int, tuple[ProviderEntry, ...]] = {}
@@ -107,7 +118,7 @@ class ProviderCache:
     async def sync(self) -> None:
         if self.redis is None:
             return
-        shared = int(await self.redis.get(VERSION_KEY) or 0)
+        shared = int(await self.redis.get(self.version_key) or 0)
         if shared != self.version:
             self.clear()
             self.version = shared
@@ -115,7 +126,7 @@ class ProviderCache:
     async def bump(self) -> None:
         self.clear()
         if self.redis is not None:
-            self.version = int(await self.redis.incr(VERSION_KEY))
+            self.version = int(await self.redis.incr(self.version_key))
 
     def invalidate_after_commit(self, session: AsyncSession) -> None:
         def on_commit(_session: Any) -> None:
@@ -130,10 +141,20 @@ class ProviderCache:
             LlmProvider.owner_id.is_(None) if owner_id is None else LlmProvider.owner_id == owner_id
         )
         async with self.sessions() as session:
-            rows = await session.scalars(select(LlmProvider).where(condition).order_by(LlmProvider.id))
+            rows = await session.scalars(
+                select(LlmProvider).where(condition).order_by(LlmProvider.id)
+            )
             return tuple(entry_of(row, self.fernet) for row in rows)
 
-    async def visible(self, user_id: int) -> tuple[tuple[ProviderEntry, ...], tuple[ProviderEntry, ...]]:
+    async def global_entries(self) -> tuple[ProviderEntry, ...]:
+        await self.sync()
+        if self._globals is None:
+            self._globals = await self._load(None)
+        return self._globals
+
+    async def visible(
+        self, user_id: int
+    ) -> tuple[tuple[ProviderEntry, ...], tuple[ProviderEntry, ...]]:
         """(the user's own providers, the global ones), both in creation order."""
         await self.sync()
         globals_ = self._globals
@@ -166,14 +187,20 @@ def available_models(own: Iterable[ProviderEntry], globals_: Iterable[ProviderEn
 def _not_found(model: str, own, globals_) -> ModelNotFound:
     models = available_models(own, globals_)
     if models:
-        shown = ", ".join(models[:MAX_NAMED_MODELS]) + (", ..." if len(models) > MAX_NAMED_MODELS else "")
-        detail = f"The model '{model}' does not exist or is not served here; available models: {shown}"
+        shown = ", ".join(models[:MAX_NAMED_MODELS]) + (
+            ", ..." if len(models) > MAX_NAMED_MODELS else ""
+        )
+        detail = (
+            f"The model '{model}' does not exist or is not served here; available models: {shown}"
+        )
     else:
         detail = f"The model '{model}' does not exist or is not served here; no model is available"
     return ModelNotFound(detail, available_models=models)
 
 
-def resolve(own: tuple[ProviderEntry, ...], globals_: tuple[ProviderEntry, ...], model: str) -> Route:
+def resolve(
+    own: tuple[ProviderEntry, ...], globals_: tuple[ProviderEntry, ...], model: str
+) -> Route:
     """Apply DECISIONS 17: `provider/model` when the prefix names a visible provider, else a
     bare id among enabled providers, own before global, falling back within one owner only."""
     if not own and not globals_:
@@ -205,6 +232,7 @@ class PriceBook:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.prices: dict[tuple[str, str], tuple[float, float]] = {}
+        self.by_model: dict[str, tuple[float, float]] = {}
         self.loaded_at = 0.0
         self.stale = True
 
@@ -226,15 +254,25 @@ class PriceBook:
                 )
             )
             self.prices = {(t, m.lower()): (i, o) for t, m, i, o in rows}
+        # a model served by another provider type (a proxy, a custom server) keeps its price
+        self.by_model = {}
+        for (_type, model), price in sorted(self.prices.items()):
+            self.by_model.setdefault(model, price)
         self.loaded_at = time.monotonic()
         self.stale = False
 
+    def _find(self, provider_type: str, key: str) -> tuple[float, float] | None:
+        return (
+            self.prices.get((provider_type, key))
+            or self.prices.get(("", key))
+            or self.by_model.get(key)
+        )
+
     def lookup(self, provider_type: str, model: str) -> tuple[float, float] | None:
         key = model.lower()
-        found = self.prices.get((provider_type, key)) or self.prices.get(("", key))
-        if found is None and "/" in key:  # "meta-llama/Llama..." priced by its last part too
-            tail = key.rsplit("/", 1)[1]
-            found = self.prices.get((provider_type, tail)) or self.prices.get(("", tail))
+        found = self._find(provider_type, key)
+        if found is None and "/" in key:  # "models/gemini-..." priced by its last part too
+            found = self._find(provider_type, key.rsplit("/", 1)[1])
         return found
 
     def cost(self, provider_type: str, model: str, prompt: int, completion: int) -> float:

@@ -71,3 +71,7 @@ class LimitExceeded(TooManyRequests):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
         self.code = code
         self.retry_after = max(1, retry_after)
+
+
+class UpstreamRejected(BadRequest):
+    code = "upstream_rejected"

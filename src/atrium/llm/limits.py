@@ -48,8 +48,10 @@ def month_start(now: datetime) -> datetime:
 
 def seconds_to_next_month(now: datetime) -> int:
     start = month_start(now)
-    following = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-        month=start.month + 1
+    following = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
     )
     return int((following - now).total_seconds()) + 1
 
@@ -166,7 +168,7 @@ class MemoryLimiter:
                 raise _exceeded_rate(scope, limits.rpm, retry)
             if limits.tpm is not None and window[2] >= limits.tpm:
                 raise _exceeded_tokens(scope, limits.tpm, retry)
-        for scope, ident, _limits_ in scopes:
+        for scope, ident, _ in scopes:
             self._window(scope, ident, minute)[1] += 1
 
     async def record(self, principal: Principal, tokens: int, cost: float) -> None:
@@ -191,13 +193,13 @@ def _idents(principal: Principal) -> list[tuple[str, int]]:
 class RedisLimiter:
     """The same rules with counters in Redis, shared by every server process."""
 
-    def __init__(self, source: LimitSource, redis: Any) -> None:
+    def __init__(self, source: LimitSource, redis: Any, namespace: str) -> None:
         self.source = source
         self.redis = redis
+        self.prefix = f"{PREFIX}:{namespace}"
 
-    @staticmethod
-    def _keys(scope: str, ident: int, minute: int, month: str) -> tuple[str, str, str]:
-        base = f"{PREFIX}:{scope}:{ident}"
+    def _keys(self, scope: str, ident: int, minute: int, month: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}:{scope}:{ident}"
         return f"{base}:req:{minute}", f"{base}:tok:{minute}", f"{base}:usd:{month}"
 
     async def check(self, principal: Principal) -> None:
@@ -210,7 +212,7 @@ class RedisLimiter:
         now = datetime.now(UTC)
         month = now.strftime("%Y%m")
         pipe = self.redis.pipeline(transaction=False)
-        for scope, ident, _limits_ in scopes:
+        for scope, ident, _ in scopes:
             requests, tokens, spend = self._keys(scope, ident, minute, month)
             pipe.get(requests)
             pipe.get(tokens)
@@ -228,7 +230,7 @@ class RedisLimiter:
             if limits.tpm is not None and int(tokens or 0) >= limits.tpm:
                 raise _exceeded_tokens(scope, limits.tpm, retry)
         pipe = self.redis.pipeline(transaction=False)
-        for scope, ident, _limits_ in scopes:
+        for scope, ident, _ in scopes:
             requests = self._keys(scope, ident, minute, month)[0]
             pipe.incr(requests)
             pipe.expire(requests, 120)

@@ -63,7 +63,11 @@ def count_tokens(text: str, model: str | None = None) -> int:
     if not text:
         return 0
     encoding = _encoding(encoding_name_for(model))
-    return sum(len(encoding.encode_ordinary(piece)) for piece in _pieces(text))
+    try:
+        return sum(len(encoding.encode_ordinary(piece)) for piece in _pieces(text))
+    except UnicodeEncodeError:  # lone surrogates, which JSON can carry
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        return sum(len(encoding.encode_ordinary(piece)) for piece in _pieces(text))
 
 
 def _content_tokens(content: Any, model: str | None) -> int:
@@ -95,6 +99,8 @@ def count_message_tokens(messages: list[dict[str, Any]], model: str | None = Non
     """Prompt tokens of an OpenAI-style message list, counted the way OpenAI bills them."""
     total = REPLY_PRIMING
     for message in messages:
+        if not isinstance(message, dict):
+            continue
         total += TOKENS_PER_MESSAGE + count_tokens(str(message.get("role") or ""), model)
         total += _content_tokens(message.get("content"), model)
         total += _tool_call_tokens(message.get("tool_calls"), model)

@@ -32,7 +32,12 @@ def rollup_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, dict[str, Any]] = {}
     for record in records:
         created: datetime = record["created_at"]
-        key = (created.date(), record.get("user_id"), record.get("model", ""), record.get("provider", ""))
+        key = (
+            created.date(),
+            record.get("user_id"),
+            record.get("model", ""),
+            record.get("provider", ""),
+        )
         row = groups.get(key)
         if row is None:
             row = groups[key] = dict(zip(ROLLUP_KEY, key, strict=True))
@@ -91,7 +96,9 @@ class UsageWriter:
                 await self._write(batch)
             except Exception:
                 # a key or provider deleted since the call: keep the record, drop the link
-                log.warning("usage batch failed; retrying without key/provider links", exc_info=True)
+                log.warning(
+                    "usage batch failed; retrying without key/provider links", exc_info=True
+                )
                 for record in batch:
                     for name in FOREIGN_IDS:
                         record[name] = None

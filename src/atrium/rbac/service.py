@@ -199,9 +199,7 @@ async def delete_role(session: AsyncSession, role_id: str) -> None:
     _invalidate(session)
 
 
-async def grant(
-    session: AsyncSession, role_id: str, permissions: Grants
-) -> dict[str, Any]:
+async def grant(session: AsyncSession, role_id: str, permissions: Grants) -> dict[str, Any]:
     role = await get_role(session, role_id)
     wanted = check_grants(permissions)
     existing = (await grants_of(session, [role.id])).get(role.id, {})
@@ -232,9 +230,7 @@ async def revoke(
     return await read_role(session, role.id)
 
 
-async def check(
-    session: AsyncSession, role_id: str, resource: str, action: str
-) -> dict[str, Any]:
+async def check(session: AsyncSession, role_id: str, resource: str, action: str) -> dict[str, Any]:
     role = await get_role(session, role_id)
     check_grants({resource: [action]})
     granted = await session.scalar(

@@ -79,23 +79,26 @@ class LoginThrottle:
             del self.counters[key]
 
 
-def _networks(trusted: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    networks = []
-    for entry in trusted:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            continue
-    return networks
-
-
 class ClientAddress:
-    """The caller's address: X-Forwarded-For is believed only from a configured proxy."""
+    """The caller's address: X-Forwarded-For is believed only from a configured proxy.
+
+    ATRIUM_TRUSTED_PROXIES lists addresses or networks (CIDR); an entry that is neither
+    (a Unix-socket peer name) is matched literally.
+    """
 
     def __init__(self, trusted_proxies: Iterable[str]) -> None:
-        self.networks = _networks(trusted_proxies)
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.names: set[str] = set()
+        for entry in (item.strip() for item in trusted_proxies):
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                if entry:
+                    self.names.add(entry)
 
     def is_trusted(self, address: str) -> bool:
+        if address in self.names:
+            return True
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

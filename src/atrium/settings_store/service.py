@@ -11,10 +11,15 @@ from atrium.settings_store.tables import AppSetting
 
 REGISTRATION_OPEN = "registration_open"
 DEFAULT_MODEL = "default_model"
+WEB_SEARCH_URL = "web_search_url"
 
 
 def _defaults(settings: Settings) -> dict[str, Any]:
-    return {REGISTRATION_OPEN: settings.registration_open, DEFAULT_MODEL: None}
+    return {
+        REGISTRATION_OPEN: settings.registration_open,
+        DEFAULT_MODEL: None,
+        WEB_SEARCH_URL: None,
+    }
 
 
 async def get_all(session: AsyncSession, settings: Settings) -> AdminSettingsRead:
@@ -38,6 +43,11 @@ async def registration_open(session: AsyncSession, settings: Settings) -> bool:
 async def default_model(session: AsyncSession, settings: Settings) -> str | None:
     """The administrator's default model id, or None when none is set."""
     return await get_value(session, settings, DEFAULT_MODEL)
+
+
+async def web_search_url(session: AsyncSession, settings: Settings) -> str | None:
+    """The search endpoint for internet-enabled chat messages, or None when none is set."""
+    return await get_value(session, settings, WEB_SEARCH_URL)
 
 
 async def update(

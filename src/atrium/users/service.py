@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.config import Settings
-from atrium.errors import BadRequest, Conflict, NotFound, Unprocessable
+from atrium.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from atrium.security.passwords import check_policy, hash_password
 from atrium.users.tables import User
 
@@ -234,8 +234,12 @@ async def update_user(
     user_id: int,
     changes: dict[str, Any],
     settings: Settings | None = None,
+    *,
+    actor_role: str = "admin",
 ) -> User:
     """Apply an administrator's changes; role, state and identity take effect at once."""
+    if changes.get("role") and actor_role != "admin":
+        raise Forbidden("Only administrators can change roles")
     user = await get_user(session, user_id)
     role = await ensure_role(session, changes["role"]) if changes.get("role") else user.role
     active = changes["is_active"] if changes.get("is_active") is not None else user.is_active
@@ -243,13 +247,13 @@ async def update_user(
         raise SelfChange("You cannot deactivate your own account")
     await _guard_last_admin(session, user, keeps_admin=role == "admin" and active)
     email = validated_email(changes["email"]) if changes.get("email") else user.email
-    username = (
-        validated_username(changes["username"]) if changes.get("username") else user.username
-    )
+    username = validated_username(changes["username"]) if changes.get("username") else user.username
     if email != user.email or username.lower() != user.username.lower():
         await ensure_unique(session, email, username, except_id=user.id)
     if changes.get("password"):
-        check_password_policy(changes["password"], email=email, username=username, settings=settings)
+        check_password_policy(
+            changes["password"], email=email, username=username, settings=settings
+        )
         user.password_hash = hash_password(changes["password"])
     user.role, user.is_active, user.email, user.username = role, active, email, username
     for field in ("full_name", "rpm_limit", "tpm_limit", "monthly_budget_usd"):
@@ -303,3 +307,30 @@ async def free_username(session: AsyncSession, name: str) -> str:
     while f"{base}{n}" in taken:
         n += 1
     return f"{base}{n}"
+
+
+async def create_by_admin(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    name: str,
+    role: str = "user",
+    password: str | None = None,
+    auth_source: str | None = None,
+) -> User:
+    """An account made by an administrator (Vault); without a password it signs in by key."""
+    email = validated_email(email)
+    role = await ensure_role(session, role)
+    username = await free_username(session, name if USERNAME.match(name) else email.split("@")[0])
+    if password:
+        check_password_policy(password, email=email, username=username, settings=settings)
+    return await create_user(
+        session,
+        email=email,
+        username=username,
+        password=password,
+        role=role,
+        full_name=name.strip(),
+        auth_source=auth_source or "local",
+    )

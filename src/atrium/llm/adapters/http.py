@@ -24,11 +24,11 @@ ERROR_TEXT_LIMIT = 500
 
 class _GuardedHTTPTransport(httpx.AsyncHTTPTransport):
     def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(limits=limits)
         # httpx offers no public hook for a network backend, so the pool it built is replaced
         # by an identical one whose connections pass through the SSRF check.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -46,7 +46,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits) -> None:
         self.guarded = _GuardedHTTPTransport(limits)
-        self.open = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        self.open = httpx.AsyncHTTPTransport(limits=limits)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         transport = self.open if request.extensions.get(ALLOW_PRIVATE) else self.guarded
@@ -63,7 +63,11 @@ def make_client(
     max_keepalive_connections: int = 50,
     keepalive_expiry: float = 30.0,
 ) -> httpx.AsyncClient:
-    """The shared outbound client for providers: pooled, HTTP/1.1, never follows redirects."""
+    """The shared outbound client for providers: pooled, HTTP/1.1, never follows redirects.
+
+    Environment proxies and .netrc are ignored (a proxy would defeat the SSRF check); the
+    environment's CA bundle (SSL_CERT_FILE, SSL_CERT_DIR) is honoured.
+    """
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_keepalive_connections,
@@ -98,9 +102,16 @@ def _build_request(
     )
 
 
+def _host_of(url: str) -> str:
+    try:
+        return httpx.URL(url).host or url
+    except httpx.InvalidURL:
+        return url
+
+
 @contextmanager
 def _mapped_errors(target: ProviderTarget, url: str) -> Iterator[None]:
-    host = httpx.URL(url).host or url
+    host = _host_of(url)
     try:
         yield
     except BlockedAddress as exc:

@@ -122,19 +122,21 @@ class ReplicateAdapter:
     async def chat(
         self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any]
     ) -> dict[str, Any]:
+        deadline = time.monotonic() + target.timeout
         prediction = await self._create(client, target, body, stream=False)
-        prediction = await self._wait(client, target, prediction)
+        prediction = await self._wait(client, target, prediction, deadline)
         return _completion(prediction, body.get("model", ""))
 
     async def stream_chat(
         self, client: httpx.AsyncClient, target: ProviderTarget, body: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
         model = body.get("model", "")
+        deadline = time.monotonic() + target.timeout
         prediction = await self._create(client, target, body, stream=True)
         chunks = shapes.ChunkBuilder(model, completion_id=prediction.get("id") or shapes.new_id())
         stream_url = (prediction.get("urls") or {}).get("stream")
         if not stream_url:  # a model that cannot stream: send its whole answer as one chunk
-            prediction = await self._wait(client, target, prediction)
+            prediction = await self._wait(client, target, prediction, deadline)
             for chunk in (chunks.role(), chunks.text(_output_text(prediction.get("output")))):
                 yield chunk
         else:
@@ -186,10 +188,13 @@ class ReplicateAdapter:
         return expect_object(reply, target, "prediction")
 
     async def _wait(
-        self, client: httpx.AsyncClient, target: ProviderTarget, prediction: dict[str, Any]
+        self,
+        client: httpx.AsyncClient,
+        target: ProviderTarget,
+        prediction: dict[str, Any],
+        deadline: float,
     ) -> dict[str, Any]:
-        """Poll the prediction until it ends or the target's timeout runs out."""
-        deadline = time.monotonic() + target.timeout
+        """Poll the prediction until it ends or the deadline (the target's timeout) passes."""
         delay = FIRST_POLL_DELAY
         while prediction.get("status") not in TERMINAL:
             urls = prediction.get("urls") or {}

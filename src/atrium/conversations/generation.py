@@ -1,0 +1,374 @@
+"""Seed 004's reply generation: the user's message, its attachments and the conversation's
+history (trimmed to the model's context window) go to the gateway; the reply is stored.
+
+Streaming (DECISIONS 23): `event: delta` {"content"} as text arrives, then `event: message`
+with the stored assistant message, or `event: error` {detail, code}. A reply cut off by a
+client disconnect or an upstream failure is stored as far as it got, with `incomplete: true`.
+"""
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from atrium.auth.principal import Principal
+from atrium.conversations import service as conversations_service
+from atrium.conversations import websearch
+from atrium.conversations.schemas import MessageCreate
+from atrium.conversations.tables import Conversation, Message
+from atrium.errors import AtriumError, ServiceUnavailable
+from atrium.files import service as files_service
+from atrium.files.storage import Storage
+from atrium.files.tables import StoredFile
+from atrium.llm.tokens import count_message_tokens, count_tokens
+from atrium.settings_store import service as settings_service
+
+SEARCH_UNAVAILABLE = "Web search is unavailable: no search endpoint is configured"
+HISTORY_LIMIT = 200
+DEFAULT_REPLY_RESERVE = 1024
+PARAMETERS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "reasoning_effort",
+    }
+)
+# Model families that take image parts; others get attached images listed by name.
+VISION_MODELS = re.compile(
+    r"gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-5|(^|/)o[134](-|$)|claude-3|claude-(sonnet|"
+    r"opus|haiku)-4|gemini|llava|vision|-vl|pixtral|qwen2\.5-vl|llama-?4|minicpm-v|gemma-?3",
+    re.IGNORECASE,
+)
+
+
+class NoModelAvailable(ServiceUnavailable):
+    code = "no_provider_configured"
+    detail = (
+        "No model is available for this conversation: an administrator can add an LLM provider "
+        "with POST /api/v1/llm/providers (or set a default model in /api/v1/admin/settings)"
+    )
+
+
+def accepts_images(model: str) -> bool:
+    return bool(VISION_MODELS.search(model))
+
+
+@dataclass
+class Turn:
+    """One exchange in progress: the stored user message and the request for the model."""
+
+    conversation_id: int
+    user_message: Message
+    model: str
+    request: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)
+
+
+# --- context ---------------------------------------------------------------------------------
+
+
+def _fit(text: str, budget: int, model: str) -> str:
+    """`text` cut to about `budget` tokens, saying so when cut."""
+    if len(text) <= budget:  # never more tokens than characters
+        return text
+    tokens = count_tokens(text, model)
+    if tokens <= budget:
+        return text
+    keep = max(int(len(text) * budget / tokens * 0.95), 0)
+    return text[:keep] + "\n[... truncated to fit the model's context window ...]"
+
+
+async def _render(
+    storage: Storage, model: str, text: str, files: list[StoredFile], budget: int
+) -> str | list[dict[str, Any]]:
+    """A message's content for the model: its text, then each attachment as text, an image
+    part, or a line naming it."""
+    images_ok = accepts_images(model)
+    readable = [
+        file
+        for file in files
+        if files_service.is_text_like(file.mime_type) or file.mime_type == "application/pdf"
+    ]
+    per_file = max(budget // max(len(readable), 1), 0)
+    pieces, images = [text], []
+    for file in files:
+        label = f"{file.filename} ({file.mime_type}, {file.size} bytes)"
+        if images_ok and file.mime_type in files_service.MODEL_IMAGES:
+            url = await files_service.image_data_url(storage, file)
+            if url is not None:
+                images.append({"type": "image_url", "image_url": {"url": url}})
+                continue
+        extracted = None
+        if file in readable and per_file > 0:
+            extracted = await files_service.extract_text(storage, file, per_file * 4)
+        if extracted is not None:
+            body = _fit(extracted, per_file, model)
+            pieces.append(
+                f"\n\n--- Attached file: {label} ---\n{body}\n--- End of {file.filename} ---"
+            )
+        else:
+            pieces.append(f"\n\n[Attached file: {label}; its content is not included]")
+    content = "".join(pieces)
+    if images:
+        return [{"type": "text", "text": content}, *images]
+    return content
+
+
+def _size(message: dict[str, Any], model: str) -> int:
+    content = message["content"]
+    if isinstance(content, str) and len(content) < 64:
+        return len(content) + 8  # short: characters bound the tokens, no tokenizer call
+    return count_message_tokens([message], model)
+
+
+async def build_context(
+    storage: Storage,
+    model: str,
+    window: int,
+    reply_reserve: int,
+    history: list[tuple[Message, list[StoredFile]]],
+    current: tuple[str, list[StoredFile]],
+    system: list[dict[str, str]],
+) -> list[dict[str, Any]]:
+    """System messages, then as much recent history as fits, then the new user message."""
+    budget = max(window - reply_reserve, window // 2)
+    attachments_budget = budget // 2
+    text, files = current
+    newest = {
+        "role": "user",
+        "content": await _render(storage, model, text, files, attachments_budget),
+    }
+    used = sum(_size(message, model) for message in (*system, newest))
+    kept: list[dict[str, Any]] = []
+    for message, message_files in reversed(history):
+        remaining = budget - used
+        if remaining <= 0:
+            break
+        content = (
+            await _render(storage, model, message.content, message_files, remaining // 2)
+            if message_files
+            else message.content
+        )
+        entry = {
+            "role": message.role if message.role in ("user", "assistant", "system") else "user",
+            "content": content,
+        }
+        cost = _size(entry, model)
+        if cost > remaining:
+            break
+        kept.append(entry)
+        used += cost
+    kept.reverse()
+    return [*system, *kept, newest]
+
+
+async def _web_context(
+    session: AsyncSession, request: Request, query: str
+) -> tuple[list[str], list[dict[str, str]], list[dict[str, str]]]:
+    """(warnings, system messages, sources) for an internet-enabled message."""
+    endpoint = await settings_service.web_search_url(session, request.app.state.settings)
+    if not endpoint:
+        return [SEARCH_UNAVAILABLE], [], []
+    try:
+        results = await websearch.search(request.app.state.web_search_client, endpoint, query)
+    except websearch.SearchFailed as exc:
+        return [f"Web search failed: {exc}"], [], []
+    if not results:
+        return ["Web search found no results for this message"], [], []
+    sources = [{"title": result.title, "url": result.url} for result in results]
+    return [], [websearch.as_system_message(query, results)], sources
+
+
+def _parameters(given: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in given.items() if key in PARAMETERS and value is not None}
+
+
+async def start_turn(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    conversation: Conversation,
+    data: MessageCreate,
+) -> Turn:
+    """Check the attachments, store the user message and build the model request."""
+    gateway = request.app.state.gateway
+    storage = request.app.state.storage
+    files = await files_service.get_senders_files(session, principal, data.files)
+    model = data.model or conversation.model_id or await gateway.default_model(principal)
+    if not model:
+        raise NoModelAvailable()
+    warnings, system, sources = [], [], []
+    if data.internet_enabled:
+        warnings, system, sources = await _web_context(session, request, data.content)
+    recent = await conversations_service.recent_messages(session, conversation.id, HISTORY_LIMIT)
+    attached = await conversations_service.attachments_of(session, [m.id for m in recent])
+    user_message = await conversations_service.add_message(
+        session, conversation, role="user", content=data.content, files=files
+    )
+    parameters = _parameters(data.parameters)
+    window = gateway.context_window(model)
+    reserve = int(
+        parameters.get("max_tokens")
+        or parameters.get("max_completion_tokens")
+        or min(DEFAULT_REPLY_RESERVE, window // 4)
+    )
+    messages = await build_context(
+        storage,
+        model,
+        window,
+        reserve,
+        [(message, attached.get(message.id, [])) for message in recent],
+        (data.content, files),
+        system,
+    )
+    return Turn(
+        conversation_id=conversation.id,
+        user_message=user_message,
+        model=model,
+        request={"model": model, "messages": messages, **parameters},
+        warnings=warnings,
+        sources=sources,
+    )
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+
+def reply_text(reply: dict[str, Any]) -> tuple[str, str | None]:
+    """(content, reasoning) of an OpenAI chat.completion."""
+    choices = reply.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    return str(message.get("content") or ""), message.get("reasoning_content")
+
+
+def _meta(turn: Turn, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {key: value for key, value in extra.items() if value}
+    if turn.warnings:
+        meta["warnings"] = turn.warnings
+    if turn.sources:
+        meta["sources"] = turn.sources
+    return meta
+
+
+async def store_reply(
+    session: AsyncSession,
+    turn: Turn,
+    content: str,
+    *,
+    conversation: Conversation | None = None,
+    incomplete: bool = False,
+    thinking: str | None = None,
+    error: str | None = None,
+) -> Message | None:
+    """The assistant message; None when the conversation was deleted meanwhile."""
+    conversation = conversation or await session.get(Conversation, turn.conversation_id)
+    if conversation is None:
+        return None
+    return await conversations_service.add_message(
+        session,
+        conversation,
+        role="assistant",
+        content=content,
+        model=turn.model,
+        thinking_content=thinking,
+        incomplete=incomplete,
+        meta=_meta(turn, error=error),
+    )
+
+
+async def reply(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    conversation: Conversation,
+    turn: Turn,
+) -> Message:
+    answer = await request.app.state.gateway.complete(principal, turn.request, origin="workspace")
+    content, thinking = reply_text(answer)
+    message = await store_reply(
+        session, turn, content, conversation=conversation, thinking=thinking
+    )
+    return message  # type: ignore[return-value]  # given a conversation, never None
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _delta(chunk: dict[str, Any]) -> str:
+    choices = chunk.get("choices") or []
+    if not choices:
+        return ""
+    return str((choices[0].get("delta") or {}).get("content") or "")
+
+
+async def stream_events(
+    sessions: async_sessionmaker[AsyncSession],
+    turn: Turn,
+    chunks: AsyncIterator[dict[str, Any]],
+    first: dict[str, Any] | None,
+    shape: Callable[[Message], dict[str, Any]],
+) -> AsyncIterator[bytes]:
+    """SSE bytes for one streamed reply; the reply is stored (in a session of its own, the
+    request's being closed by now) however the stream ends."""
+    parts: list[str] = []
+    stored = False
+
+    async def store(incomplete: bool, error: str | None = None) -> Message | None:
+        nonlocal stored
+        stored = True
+        async with sessions() as session:
+            message = await store_reply(
+                session, turn, "".join(parts), incomplete=incomplete, error=error
+            )
+            await session.commit()
+        return message
+
+    try:
+        chunk = first
+        while chunk is not None:
+            text = _delta(chunk)
+            if text:
+                parts.append(text)
+                yield _sse("delta", {"content": text})
+            chunk = await anext(chunks, None)
+        message = await store(incomplete=False)
+        if message is not None:
+            yield _sse("message", shape(message))
+    except AtriumError as exc:
+        if parts:
+            await store(incomplete=True, error=exc.detail)
+        yield _sse("error", {"detail": exc.detail, "code": exc.code})
+    finally:
+        with anyio.CancelScope(shield=True):
+            await chunks.aclose()
+            if not stored and parts:  # the client went away mid-reply
+                await store(incomplete=True)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming response that always closes its iterator, so that a disconnect finalises
+    the reply at once rather than whenever the generator is collected."""
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,135 @@
+"""Seed 004's conversation and message shapes (camelCase except the seed's own snake_case)."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+from atrium.files.schemas import FileRead
+
+StrId = Annotated[int, PlainSerializer(str, return_type=str)]
+OptionalStrId = Annotated[
+    int | None, PlainSerializer(lambda v: None if v is None else str(v), return_type=str | None)
+]
+
+
+def _strip_title(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+class ConversationCreate(BaseModel):
+    title: str | None = Field(default=None, max_length=300)
+    project_id: int | None = Field(
+        default=None, validation_alias=AliasChoices("project_id", "projectId")
+    )
+    model: str | None = Field(
+        default=None,
+        max_length=300,
+        validation_alias=AliasChoices("model", "model_id", "modelId"),
+        description="Model for replies; the default model when absent",
+    )
+
+    _title = field_validator("title")(_strip_title)
+
+
+class ConversationUpdate(BaseModel):
+    """Rename, move to another project (`project_id: null` takes it out), change model."""
+
+    title: str | None = Field(default=None, max_length=300)
+    project_id: int | None = Field(
+        default=None, validation_alias=AliasChoices("project_id", "projectId")
+    )
+    model: str | None = Field(
+        default=None, max_length=300, validation_alias=AliasChoices("model", "model_id", "modelId")
+    )
+
+    _title = field_validator("title")(_strip_title)
+
+
+class ConversationSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: StrId
+    title: str
+    project_id: OptionalStrId
+    model: str | None = Field(validation_alias="model_id", serialization_alias="model")
+    message_count: int = Field(serialization_alias="messageCount")
+    created_at: datetime = Field(serialization_alias="createdAt")
+    updated_at: datetime = Field(serialization_alias="updatedAt")
+
+
+class MessageRead(BaseModel):
+    id: StrId
+    role: str
+    content: str
+    timestamp: datetime
+    attachments: list[FileRead] = []
+    model: str | None = None
+    incomplete: bool = False
+    warnings: list[str] = []
+
+
+class ConversationDetail(ConversationSummary):
+    messages: list[MessageRead] = []
+
+
+class ConversationDeleted(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+class MessageCreate(BaseModel):
+    content: str = Field(max_length=1_000_000)
+    internet_enabled: bool = Field(
+        default=False, validation_alias=AliasChoices("internet_enabled", "internetEnabled")
+    )
+    files: list[int | str] = Field(
+        default=[], max_length=20, description="Ids of the caller's files to attach"
+    )
+    model: str | None = Field(default=None, max_length=300)
+    stream: bool = Field(
+        default=False, description="Reply as Server-Sent Events (also: Accept: text/event-stream)"
+    )
+    parameters: dict[str, Any] = Field(
+        default={}, description="temperature, max_tokens, top_p, stop, ... passed to the model"
+    )
+
+    @field_validator("content")
+    @classmethod
+    def content_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+ExportFormat = Literal["json", "markdown", "md"]
+
+
+class AdminMetrics(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    total_users: int = Field(serialization_alias="totalUsers", validation_alias="totalUsers")
+    total_projects: int = Field(
+        serialization_alias="totalProjects", validation_alias="totalProjects"
+    )
+    total_conversations: int = Field(
+        serialization_alias="totalConversations", validation_alias="totalConversations"
+    )
+    total_messages: int = Field(
+        serialization_alias="totalMessages", validation_alias="totalMessages"
+    )
+    active_users_24h: int = Field(
+        serialization_alias="activeUsers24h", validation_alias="activeUsers24h"
+    )

@@ -1,0 +1,114 @@
+"""API key shapes: ForgeTrace's camelCase tokens and Vault's admin keys."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from atrium.keys.tables import ApiKey
+from atrium.users.schemas import Input, iso_z, money
+
+
+def masked(key: ApiKey) -> str:
+    return f"{key.prefix}{'*' * 16}"
+
+
+# --- ForgeTrace (seed 001): /api/v1/tokens --------------------------------------------------
+
+
+class TokenCreate(Input):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] | None = None
+    expires_at: datetime | None = None
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rpm_limit: int | None = Field(default=None, ge=0)
+    tpm_limit: int | None = Field(default=None, ge=0)
+    monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+
+
+class TokenRead(BaseModel):
+    id: str
+    name: str
+    token: str
+    prefix: str
+    scopes: list[str] | None
+    createdAt: str | None
+    lastUsed: str | None
+    expiresAt: str | None
+    rpmLimit: int | None
+    tpmLimit: int | None
+    monthlyBudgetUsd: float | None
+
+
+def token_read(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    return {
+        "id": str(key.id),
+        "name": key.name,
+        "token": secret or masked(key),
+        "prefix": key.prefix,
+        "scopes": key.scopes,
+        "createdAt": iso_z(key.created_at),
+        "lastUsed": iso_z(key.last_used_at),
+        "expiresAt": iso_z(key.expires_at),
+        "rpmLimit": key.rpm_limit,
+        "tpmLimit": key.tpm_limit,
+        "monthlyBudgetUsd": money(key.monthly_budget_usd),
+    }
+
+
+class Message(BaseModel):
+    message: str
+
+
+# --- Vault (seed 000): /vault/admin/keys ----------------------------------------------------
+
+
+class VaultKeyCreate(Input):
+    label: str = Field(min_length=1, max_length=200)
+    scope: str = "user"
+    notes: str | None = Field(default=None, max_length=500)
+
+
+class VaultKeyRead(BaseModel):
+    id: int
+    key_prefix: str
+    label: str
+    scope: str
+    is_active: bool
+    created_at: str | None
+    last_used_at: str | None
+
+
+class VaultKeyCreated(BaseModel):
+    key: str
+    id: int
+    key_prefix: str
+    label: str
+    scope: str
+
+
+def vault_scope(key: ApiKey) -> str:
+    if key.scope_label:
+        return key.scope_label
+    return "admin" if key.scopes is None else "custom"
+
+
+def vault_key_read(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "key_prefix": key.prefix,
+        "label": key.name,
+        "scope": vault_scope(key),
+        "is_active": key.revoked_at is None,
+        "created_at": iso_z(key.created_at),
+        "last_used_at": iso_z(key.last_used_at),
+    }
+
+
+class VaultKeyRevoked(BaseModel):
+    status: str

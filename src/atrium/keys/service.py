@@ -1,0 +1,197 @@
+"""API keys: made with a surface's prefix, stored as SHA-256 digests, scoped, revocable."""
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atrium.auth.principal import Principal, key_digest
+from atrium.db import utcnow
+from atrium.errors import BadRequest, Forbidden, NotFound
+from atrium.keys.tables import ApiKey
+from atrium.rbac.defaults import ACTIONS, RESOURCES
+from atrium.rbac.tables import RolePermission
+
+SURFACES = ("atrium", "forgetrace", "vault")
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+    detail = "API key not found"
+
+
+class InvalidScope(BadRequest):
+    code = "invalid_scope"
+
+
+def new_secret(surface: str) -> str:
+    if surface == "vault":
+        return "vault_sk_" + secrets.token_hex(24)
+    if surface == "forgetrace":
+        return "ftk_" + secrets.token_urlsafe(32)
+    return "atr_" + secrets.token_urlsafe(32)
+
+
+def normalise_scope(scope: str) -> str:
+    """`resource:action`; ForgeTrace's `action:resource` order is accepted."""
+    first, sep, second = scope.strip().lower().partition(":")
+    if not sep:
+        raise InvalidScope(f"Scope '{scope}' must be written resource:action")
+    if first in ACTIONS and second in RESOURCES:
+        first, second = second, first
+    if first not in RESOURCES or second not in ACTIONS:
+        raise InvalidScope(f"Unknown scope '{scope}'")
+    return f"{first}:{second}"
+
+
+def checked_scopes(principal: Principal, scopes: Iterable[str] | None) -> list[str] | None:
+    """Scopes are a subset of what the creator may do (their role, and their key if any)."""
+    if scopes is None:
+        return sorted(principal.key_scopes) if principal.key_scopes is not None else None
+    normalised = sorted({normalise_scope(scope) for scope in scopes})
+    for scope in normalised:
+        if not principal.can(*scope.split(":")):
+            raise InvalidScope(f"Scope '{scope}' exceeds your own permissions")
+    return normalised
+
+
+async def role_scopes(session: AsyncSession, role: str) -> set[str]:
+    rows = await session.execute(
+        select(RolePermission.resource, RolePermission.action).where(RolePermission.role_id == role)
+    )
+    return {f"{resource}:{action}" for resource, action in rows}
+
+
+async def vault_scopes(session: AsyncSession, principal: Principal, scope: str) -> list[str] | None:
+    """Vault's `user` scope: the `user` role's rights within the creator's; `admin`: all."""
+    if scope == "admin":
+        if not principal.is_admin:
+            raise Forbidden("Only administrators can create admin-scoped keys")
+        return None
+    if scope != "user":
+        raise InvalidScope("scope must be 'user' or 'admin'")
+    allowed = await role_scopes(session, "user")
+    return sorted(s for s in allowed if principal.can(*s.split(":")))
+
+
+async def create_key(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    surface: str = "atrium",
+    scopes: list[str] | None = None,
+    scope_label: str | None = None,
+    expires_at: datetime | None = None,
+    notes: str | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for the caller; the secret is returned here and never again."""
+    if expires_at is not None and expires_at <= utcnow():
+        raise BadRequest("The expiry must be in the future")
+    secret = new_secret(surface)
+    key = ApiKey(
+        user_id=principal.user_id,
+        name=name.strip() or "API key",
+        surface=surface,
+        prefix=secret[:12],
+        digest=key_digest(secret),
+        scopes=scopes,
+        scope_label=scope_label,
+        notes=notes,
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+def expiry_from(expires_at: datetime | None, expires_in_days: int | None) -> datetime | None:
+    if expires_at is not None:
+        return expires_at
+    if expires_in_days is not None:
+        return utcnow() + timedelta(days=expires_in_days)
+    return None
+
+
+async def list_keys(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    everyone: bool = False,
+    include_revoked: bool = False,
+    limit: int = 100,
+    after_id: int | None = None,
+) -> list[ApiKey]:
+    """The caller's keys, or everyone's when `everyone` and the caller's role reaches them."""
+    query = select(ApiKey).order_by(ApiKey.id).limit(limit)
+    if not (everyone and principal.reaches("api_keys", "read")):
+        query = query.where(ApiKey.user_id == principal.user_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    if after_id is not None:
+        query = query.where(ApiKey.id > after_id)
+    return list(await session.scalars(query))
+
+
+async def get_key(
+    session: AsyncSession, principal: Principal, key_id: int, *, action: str = "read"
+) -> ApiKey:
+    """A key the caller owns (or reaches); anything else is a 404."""
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        raise KeyNotFound()
+    if key.user_id != principal.user_id and not principal.reaches("api_keys", action):
+        raise KeyNotFound()
+    return key
+
+
+def _invalidate(session: AsyncSession) -> None:
+    cache = session.info.get("auth_cache")
+    if cache is not None:
+        cache.invalidate_after_commit(session)
+
+
+async def revoke_key(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
+    key = await get_key(session, principal, key_id, action="delete")
+    key.revoked_at = utcnow()
+    await session.flush()
+    _invalidate(session)
+    return key
+
+
+async def mark_used(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
+    key = await get_key(session, principal, key_id, action="write")
+    key.last_used_at = utcnow()
+    await session.flush()
+    return key
+
+
+async def update_key(
+    session: AsyncSession, principal: Principal, key_id: int, changes: dict[str, Any]
+) -> ApiKey:
+    """Rename (owner) or set limits (administrators only; the gateway enforces them)."""
+    key = await get_key(session, principal, key_id, action="write")
+    limits = {"rpm_limit", "tpm_limit", "monthly_budget_usd"} & changes.keys()
+    if limits and not principal.is_admin:
+        raise Forbidden("Only administrators can set a key's limits")
+    if changes.get("name"):
+        key.name = changes["name"].strip() or key.name
+    for field in limits:
+        setattr(key, field, changes[field])
+    await session.flush()
+    _invalidate(session)
+    return key
+
+
+async def count_active_by_user(session: AsyncSession, user_ids: list[int]) -> dict[int, int]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(ApiKey.user_id, func.count())
+        .where(ApiKey.user_id.in_(user_ids), ApiKey.revoked_at.is_(None))
+        .group_by(ApiKey.user_id)
+    )
+    return dict(rows.tuples().all())

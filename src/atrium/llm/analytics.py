@@ -1,0 +1,458 @@
+"""Usage analytics (seed 002 /llm/usage/*, seed 001 /usage/*), read from the daily roll-ups.
+
+A caller sees only their own usage unless their role reaches everyone's (DECISIONS 7, 20).
+"""
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from atrium.auth.principal import Principal
+from atrium.errors import BadRequest
+from atrium.llm import forecast as forecasting
+from atrium.llm.tables import UsageDaily
+from atrium.users.tables import User
+
+METRICS = ("calls", "tokens", "cost")
+FORECAST_HISTORY_DAYS = 120
+TIERS = (("enterprise", 1_000_000), ("professional", 50_000), ("free", 1_000))
+
+D = UsageDaily
+_calls = func.coalesce(func.sum(D.calls), 0)
+_errors = func.coalesce(func.sum(D.errors), 0)
+_prompt = func.coalesce(func.sum(D.prompt_tokens), 0)
+_completion = func.coalesce(func.sum(D.completion_tokens), 0)
+_cost = func.coalesce(func.sum(D.cost_usd), 0.0)
+_latency = func.coalesce(func.sum(D.latency_ms_sum), 0)
+SUMS = (
+    _calls.label("calls"),
+    _errors.label("errors"),
+    _prompt.label("prompt"),
+    _completion.label("completion"),
+    _cost.label("cost"),
+    _latency.label("latency"),
+)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def scope_user(principal: Principal) -> int | None:
+    """None when the caller may read everyone's usage, else their own user id."""
+    return None if principal.reaches("usage", "read") else principal.user_id
+
+
+def period(days: int, start: date | None = None, end: date | None = None) -> tuple[date, date]:
+    last = end or today()
+    first = start or last - timedelta(days=days - 1)
+    if first > last:
+        raise BadRequest("start_date must not be after end_date", param="start_date")
+    return first, last
+
+
+def _scoped(statement: Select, principal: Principal, first: date, last: date) -> Select:
+    statement = statement.where(D.day >= first, D.day <= last)
+    user_id = scope_user(principal)
+    return statement if user_id is None else statement.where(D.user_id == user_id)
+
+
+def _money(value: float) -> float:
+    return round(float(value or 0.0), 6)
+
+
+def _seconds(latency_ms: int, calls: int) -> float:
+    return round(latency_ms / calls / 1000, 4) if calls else 0.0
+
+
+def _figures(row: Any) -> dict[str, Any]:
+    calls = int(row.calls)
+    prompt, completion = int(row.prompt), int(row.completion)
+    return {
+        "calls": calls,
+        "tokens": prompt + completion,
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "cost": _money(row.cost),
+        "avg_response_time": _seconds(int(row.latency), calls),
+        "errors": int(row.errors),
+    }
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+async def _daily(session: AsyncSession, principal: Principal, first: date, last: date):
+    statement = _scoped(select(D.day, *SUMS), principal, first, last).group_by(D.day)
+    return {row.day: _figures(row) for row in await session.execute(statement)}
+
+
+def _empty_day() -> dict[str, Any]:
+    return {
+        "calls": 0,
+        "tokens": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost": 0.0,
+        "avg_response_time": 0.0,
+        "errors": 0,
+    }
+
+
+async def overview(
+    session: AsyncSession,
+    principal: Principal,
+    days: int,
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    first, last = period(days, start, end)
+    daily = await _daily(session, principal, first, last)
+    totals = await session.execute(_scoped(select(*SUMS), principal, first, last))
+    total = _figures(totals.one())
+    top = await session.execute(
+        _scoped(select(D.model, _calls.label("calls")), principal, first, last)
+        .group_by(D.model)
+        .order_by(_calls.desc(), D.model)
+        .limit(1)
+    )
+    top_row = top.first()
+    return {
+        "total_calls": total["calls"],
+        "total_tokens": total["tokens"],
+        "input_tokens": total["input_tokens"],
+        "output_tokens": total["output_tokens"],
+        "total_cost": total["cost"],
+        "avg_response_time": total["avg_response_time"],
+        "error_rate": round(total["errors"] / total["calls"], 4) if total["calls"] else 0.0,
+        "period_days": (last - first).days + 1,
+        "most_used_model": top_row.model if top_row else None,
+        "daily_breakdown": [
+            {"date": day.isoformat(), **daily.get(day, _empty_day())} for day in _days(first, last)
+        ],
+    }
+
+
+async def by_model(
+    session: AsyncSession, principal: Principal, days: int, model_filter: str | None = None
+) -> dict[str, Any]:
+    first, last = period(days)
+    statement = _scoped(select(D.model, *SUMS), principal, first, last).group_by(D.model)
+    if model_filter:
+        statement = statement.where(D.model.ilike(f"%{model_filter}%"))
+    models = []
+    for row in await session.execute(statement.order_by(_calls.desc(), D.model)):
+        figures = _figures(row)
+        models.append(
+            {
+                "model": row.model,
+                **{k: figures[k] for k in ("calls", "tokens", "input_tokens", "output_tokens")},
+                "cost": figures["cost"],
+                "avg_response_time": figures["avg_response_time"],
+                "avg_tokens_per_call": round(figures["tokens"] / figures["calls"], 2)
+                if figures["calls"]
+                else 0.0,
+                "error_count": figures["errors"],
+            }
+        )
+    return {
+        "period_days": days,
+        "model_count": len(models),
+        "models": models,
+        "total_calls": sum(m["calls"] for m in models),
+        "total_cost": _money(sum(m["cost"] for m in models)),
+    }
+
+
+async def _usernames(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return dict(rows.tuples().all())
+
+
+async def _per_user(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    statement = _scoped(
+        select(D.user_id, *SUMS, func.max(D.last_at).label("last_at")), principal, first, last
+    ).group_by(D.user_id)
+    rows = list(await session.execute(statement))
+    names = await _usernames(session, [row.user_id for row in rows if row.user_id is not None])
+    users = []
+    for row in rows:
+        figures = _figures(row)
+        users.append(
+            {
+                "user_id": str(row.user_id) if row.user_id is not None else None,
+                "username": names.get(row.user_id, "deleted user"),
+                "calls": figures["calls"],
+                "tokens": figures["tokens"],
+                "cost": figures["cost"],
+                "errors": figures["errors"],
+                "last_activity": row.last_at,
+            }
+        )
+    return users
+
+
+async def _top_model_per_user(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> dict[Any, str]:
+    statement = _scoped(
+        select(D.user_id, D.model, _calls.label("calls")), principal, first, last
+    ).group_by(D.user_id, D.model)
+    best: dict[Any, tuple[int, str]] = {}
+    for row in await session.execute(statement):
+        current = best.get(row.user_id)
+        if current is None or (row.calls, row.model) > current:
+            best[row.user_id] = (int(row.calls), row.model)
+    return {user_id: model for user_id, (_calls_, model) in best.items()}
+
+
+async def by_user(
+    session: AsyncSession,
+    principal: Principal,
+    days: int,
+    limit: int,
+    user_filter: str | None = None,
+) -> dict[str, Any]:
+    first, last = period(days)
+    users = await _per_user(session, principal, first, last)
+    if user_filter:
+        users = [u for u in users if user_filter.lower() in u["username"].lower()]
+    models = await _top_model_per_user(session, principal, first, last)
+    users.sort(key=lambda u: (-u["calls"], u["username"]))
+    total_calls = sum(u["calls"] for u in users)
+    total_cost = sum(u["cost"] for u in users)
+    shown = []
+    for user in users[:limit]:
+        user_id = int(user["user_id"]) if user["user_id"] is not None else None
+        shown.append(
+            {
+                **user,
+                "most_used_model": models.get(user_id),
+                "avg_calls_per_day": round(user["calls"] / days, 2),
+            }
+        )
+    return {
+        "period_days": days,
+        "user_count": len(users),
+        "users": shown,
+        "total_calls": total_calls,
+        "total_cost": _money(total_cost),
+        "avg_calls_per_user": round(total_calls / len(users), 2) if users else 0.0,
+    }
+
+
+def _trend(daily_costs: list[float]) -> dict[str, Any]:
+    half = len(daily_costs) // 2
+    earlier, later = sum(daily_costs[:half]), sum(daily_costs[half:])
+    if len(daily_costs) % 2:
+        later -= daily_costs[half]  # compare halves of equal length
+    change = ((later - earlier) / earlier * 100) if earlier else None
+    direction = "flat"
+    if later > earlier * 1.05 or (earlier == 0 and later > 0):
+        direction = "up"
+    elif later < earlier * 0.95:
+        direction = "down"
+    return {
+        "direction": direction,
+        "first_half_cost": _money(earlier),
+        "second_half_cost": _money(later),
+        "change_percent": round(change, 2) if change is not None else None,
+    }
+
+
+async def costs(session: AsyncSession, principal: Principal, days: int) -> dict[str, Any]:
+    first, last = period(days)
+    daily = await _daily(session, principal, first, last)
+    series = [daily.get(day, _empty_day())["cost"] for day in _days(first, last)]
+    by_model_rows = await session.execute(
+        _scoped(select(D.model, _cost.label("cost")), principal, first, last)
+        .group_by(D.model)
+        .order_by(_cost.desc())
+    )
+    users = await _per_user(session, principal, first, last)
+    total = sum(series)
+    return {
+        "period_days": days,
+        "total_cost": _money(total),
+        "cost_by_model": {row.model: _money(row.cost) for row in by_model_rows},
+        "cost_by_user": {u["username"]: u["cost"] for u in sorted(users, key=lambda u: -u["cost"])},
+        "projected_monthly_cost": _money(total / days * 30),
+        "daily_costs": [
+            {"date": day.isoformat(), "cost": cost}
+            for day, cost in zip(_days(first, last), series, strict=True)
+        ],
+        "cost_trends": _trend(series),
+    }
+
+
+async def history(session: AsyncSession, principal: Principal, days: int) -> dict[str, Any]:
+    first, last = period(days)
+    daily = await _daily(session, principal, first, last)
+    return {
+        "period_days": days,
+        "history": [
+            {"date": day.isoformat(), **daily.get(day, _empty_day())} for day in _days(first, last)
+        ],
+    }
+
+
+def _metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise BadRequest(f"metric must be one of {', '.join(METRICS)}", param="metric")
+    return metric
+
+
+async def top_users(
+    session: AsyncSession, principal: Principal, days: int, limit: int, metric: str
+) -> dict[str, Any]:
+    metric = _metric(metric)
+    first, last = period(days)
+    users = await _per_user(session, principal, first, last)
+    users.sort(key=lambda u: (-u[metric], u["username"]))
+    return {"metric": metric, "limit": limit, "period_days": days, "top_users": users[:limit]}
+
+
+async def top_models(
+    session: AsyncSession, principal: Principal, days: int, limit: int, metric: str
+) -> dict[str, Any]:
+    metric = _metric(metric)
+    result = await by_model(session, principal, days)
+    models = sorted(result["models"], key=lambda m: (-m[metric], m["model"]))
+    return {
+        "metric": metric,
+        "limit": limit,
+        "period_days": days,
+        "top_models": [
+            {
+                k: m[k]
+                for k in ("model", "calls", "tokens", "cost", "avg_response_time", "error_count")
+            }
+            for m in models[:limit]
+        ],
+    }
+
+
+async def forecasts(session: AsyncSession, principal: Principal, horizon: int) -> dict[str, Any]:
+    last = today()
+    window_first = last - timedelta(days=FORECAST_HISTORY_DAYS - 1)
+    daily = await _daily(session, principal, window_first, last)
+    active = sorted(day for day, figures in daily.items() if figures["calls"])
+    history_days = (last - active[0]).days + 1 if active else 0
+    if history_days < forecasting.MIN_DAYS:
+        return {
+            "available": False,
+            "reason": "insufficient_data",
+            "days_needed": forecasting.MIN_DAYS - history_days,
+            "history_days": history_days,
+            "horizon_days": horizon,
+        }
+    first = active[0]
+    days = _days(first, last)
+    results: dict[str, list] = {}
+    seasonal = False
+    for metric in METRICS:
+        values = [float(daily.get(day, _empty_day())[metric]) for day in days]
+        model, points = forecasting.forecast(values, first, horizon)
+        seasonal = model.seasonal
+        results[metric] = points
+    forecast_days = []
+    for index, (day, *_rest) in enumerate(results["cost"]):
+        point: dict[str, Any] = {"date": day.isoformat()}
+        for metric in METRICS:
+            _day, value, lower, upper = results[metric][index]
+            rounder = _money if metric == "cost" else (lambda v: round(v, 2))
+            point[metric] = rounder(value)
+            point[f"{metric}_lower"] = rounder(lower)
+            point[f"{metric}_upper"] = rounder(upper)
+        forecast_days.append(point)
+    return {
+        "available": True,
+        "horizon_days": horizon,
+        "history_days": history_days,
+        "method": "linear trend + weekly season" if seasonal else "linear trend",
+        "seasonal": seasonal,
+        "days_for_seasonality": max(0, forecasting.SEASONAL_DAYS - history_days),
+        "forecast": forecast_days,
+        "projected_total_cost": _money(sum(p["cost"] for p in forecast_days)),
+        "projected_total_calls": round(sum(p["calls"] for p in forecast_days)),
+        "projected_total_tokens": round(sum(p["tokens"] for p in forecast_days)),
+    }
+
+
+# --- seed 001 (ForgeTrace) ------------------------------------------------------------
+
+
+def _tier(principal: Principal) -> tuple[str, int]:
+    if principal.role == "admin":
+        return TIERS[0]
+    if principal.role in ("developer", "moderator"):
+        return TIERS[1]
+    return TIERS[2]
+
+
+def _month_key(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """The caller's own figures: this month's API calls and LLM tokens, six months of history."""
+    last = today()
+    first = (last.replace(day=1) - timedelta(days=160)).replace(day=1)
+    statement = (
+        select(D.day, _calls.label("calls"), (_prompt + _completion).label("tokens"))
+        .where(D.user_id == principal.user_id, D.day >= first, D.day <= last)
+        .group_by(D.day)
+    )
+    months: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in await session.execute(statement):
+        figures = months[_month_key(row.day)]
+        figures[0] += int(row.calls)
+        figures[1] += int(row.tokens)
+    current = months.get(_month_key(last), [0, 0])
+    keys, cursor = [], first
+    while cursor <= last:
+        keys.append(_month_key(cursor))
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    tier, monthly_limit = _tier(principal)
+    return {
+        "filesScanned": 0,
+        "apiRequests": current[0],
+        "llmTokens": current[1],
+        "storageUsed": 0,
+        "monthlyLimit": monthly_limit,
+        "tier": tier,
+        "usageHistory": [{"date": key, "count": months.get(key, [0, 0])[0]} for key in keys],
+    }
+
+
+async def forgetrace_history(
+    session: AsyncSession, principal: Principal, days: int
+) -> dict[str, Any]:
+    first, last = period(days)
+    statement = (
+        select(D.day, *SUMS)
+        .where(D.user_id == principal.user_id, D.day >= first, D.day <= last)
+        .group_by(D.day)
+    )
+    daily = {row.day: _figures(row) for row in await session.execute(statement)}
+    return {
+        "period": f"last_{days}_days",
+        "data": [
+            {
+                "date": day.isoformat(),
+                "apiRequests": daily.get(day, _empty_day())["calls"],
+                "tokens": daily.get(day, _empty_day())["tokens"],
+                "cost": daily.get(day, _empty_day())["cost"],
+                "errors": daily.get(day, _empty_day())["errors"],
+            }
+            for day in _days(first, last)
+        ],
+    }

@@ -1,0 +1,139 @@
+"""/v1: the OpenAI-compatible surface (seed 000 Rev 1; DECISIONS 16).
+
+Bodies are parsed and answers serialised with orjson, and stream chunks are relayed as SSE
+bytes as they arrive; errors take OpenAI's shape so that its SDKs raise the right exception.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from atrium.auth.deps import require
+from atrium.auth.principal import Principal
+from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
+from atrium.llm.errors import LimitExceeded, MalformedRequest, ProviderDisabled
+
+LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
+LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
+
+router = APIRouter(prefix="/v1", tags=["openai compatible"])
+JSON = "application/json"
+DONE = b"data: [DONE]\n\n"
+ERROR_BODY = {
+    "description": "OpenAI-shaped error",
+    "content": {
+        JSON: {"example": {"error": {"message": "…", "type": "…", "param": None, "code": "…"}}}
+    },
+}
+RESPONSES = {code: ERROR_BODY for code in (400, 401, 403, 404, 429, 502, 503, 504)}
+
+
+def openai_status(exc: AtriumError) -> tuple[int, str]:
+    if isinstance(exc, MalformedRequest):
+        return 400, exc.code
+    if isinstance(exc, ProviderDisabled):
+        return 404, "model_not_found"
+    return exc.status_code, exc.code
+
+
+def openai_error_body(exc: AtriumError) -> dict[str, Any]:
+    status, code = openai_status(exc)
+    return {
+        "error": {
+            "message": exc.detail,
+            "type": OPENAI_ERROR_TYPES.get(status, "api_error"),
+            "param": exc.extra.get("param"),
+            "code": code,
+        }
+    }
+
+
+def openai_error(exc: AtriumError) -> Response:
+    status, _code = openai_status(exc)
+    headers = dict(exc.headers or {})
+    if isinstance(exc, LimitExceeded) and exc.code == "budget_exceeded":
+        headers["x-should-retry"] = "false"  # retrying cannot help until next month
+    return Response(orjson.dumps(openai_error_body(exc)), status, headers, media_type=JSON)
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # the gateway reports it (and meters it) as a malformed request
+
+
+def _sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+async def _relay(
+    first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    try:
+        if first is not None:
+            yield _sse(first)
+            async for chunk in chunks:
+                yield _sse(chunk)
+        yield DONE
+    except AtriumError as exc:
+        # after the first byte the status is sent: an error event, and no [DONE] (DECISIONS 23)
+        yield _sse(openai_error_body(exc))
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+@router.get("/models", responses=RESPONSES)
+async def list_models(principal: LlmRead, request: Request) -> Response:
+    gateway = request.app.state.gateway
+    data = [
+        {
+            "id": model,
+            "object": "model",
+            "created": entry.created,
+            "owned_by": entry.name,
+            "name": model,
+            "context_window": gateway.context_window(model),
+            "type": "embedding" if "embed" in model.lower() else "chat",
+            "status": "available",
+        }
+        for model, entry in await gateway.models(principal)
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+
+
+@router.post("/chat/completions", responses=RESPONSES)
+async def create_chat_completion(principal: LlmExecute, request: Request) -> Response:
+    gateway = request.app.state.gateway
+    body = await read_json(request)
+    if isinstance(body, dict) and body.get("stream") is True:
+        chunks = gateway.stream(principal, body, origin="v1")
+        try:
+            first = await anext(chunks, None)
+        except AtriumError as exc:
+            return openai_error(exc)
+        return StreamingResponse(
+            _relay(first, chunks),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        reply = await gateway.complete(principal, body, origin="v1")
+    except AtriumError as exc:
+        return openai_error(exc)
+    return Response(orjson.dumps(reply), media_type=JSON)
+
+
+@router.post("/embeddings", responses=RESPONSES)
+async def create_embeddings(principal: LlmExecute, request: Request) -> Response:
+    gateway = request.app.state.gateway
+    body = await read_json(request)
+    try:
+        reply = await gateway.embeddings(principal, body, origin="v1")
+    except AtriumError as exc:
+        return openai_error(exc)
+    return Response(orjson.dumps(reply), media_type=JSON)

@@ -1,0 +1,1 @@
+"""Seed 001 (ForgeTrace): its camelCase /api/v1 paths."""

@@ -1,0 +1,200 @@
+"""Vault's `/vault/conversations` (CONTRACTS, seed 000): snake_case, epoch-millisecond times,
+limit/offset lists; its `/messages` stores the message it is given and generates nothing
+(its frontend generates through `/v1/chat/completions`, DECISIONS 22)."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, model_validator
+
+from atrium.auth.deps import require
+from atrium.auth.principal import Principal
+from atrium.conversations import service as conversations_service
+from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
+from atrium.db import SessionDep
+
+router = APIRouter(prefix="/vault/conversations", tags=["vault"])
+
+ConversationsRead = Annotated[Principal, Depends(require("conversations", "read"))]
+ConversationsWrite = Annotated[Principal, Depends(require("conversations", "write"))]
+ConversationsDelete = Annotated[Principal, Depends(require("conversations", "delete"))]
+NOT_FOUND = {404: {"description": "No such conversation, or not the caller's"}}
+
+
+def epoch_ms(moment: datetime) -> float:
+    return moment.timestamp() * 1000
+
+
+class VaultConversationCreate(BaseModel):
+    title: str = Field(default=DEFAULT_TITLE, max_length=300)
+    model_id: str = Field(max_length=300)
+
+
+class VaultConversationUpdate(BaseModel):
+    title: str | None = Field(default=None, max_length=300)
+
+
+class VaultMessageCreate(BaseModel):
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(max_length=1_000_000)
+    thinking_content: str | None = Field(default=None, max_length=1_000_000)
+    thinking_duration_ms: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def user_says_something(self) -> "VaultMessageCreate":
+        if self.role == "user" and not self.content.strip():
+            raise ValueError("content must not be empty for a user message")
+        return self
+
+
+class VaultConversationSummary(BaseModel):
+    id: str
+    title: str
+    model_id: str
+    created_at: float
+    updated_at: float
+    message_count: int
+
+
+class VaultThinking(BaseModel):
+    content: str
+    durationMs: int | None
+
+
+class VaultMessage(BaseModel):
+    id: str
+    role: str
+    content: str
+    timestamp: float
+    thinking: VaultThinking | None = None
+
+
+class VaultConversation(BaseModel):
+    id: str
+    title: str
+    model_id: str
+    messages: list[VaultMessage]
+    created_at: float
+    updated_at: float
+
+
+class VaultDeleted(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+def summary(conversation: Conversation) -> VaultConversationSummary:
+    return VaultConversationSummary(
+        id=str(conversation.id),
+        title=conversation.title,
+        model_id=conversation.model_id or "",
+        created_at=epoch_ms(conversation.created_at),
+        updated_at=epoch_ms(conversation.updated_at),
+        message_count=conversation.message_count,
+    )
+
+
+def vault_message(message: Message) -> VaultMessage:
+    thinking = None
+    if message.thinking_content is not None:
+        thinking = VaultThinking(
+            content=message.thinking_content, durationMs=message.thinking_duration_ms
+        )
+    return VaultMessage(
+        id=str(message.id),
+        role=message.role,
+        content=message.content,
+        timestamp=epoch_ms(message.created_at),
+        thinking=thinking,
+    )
+
+
+@router.get(
+    "",
+    response_model=list[VaultConversationSummary],
+    description="The caller's conversations, most recently active first.",
+)
+async def list_vault_conversations(
+    principal: ConversationsRead,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[VaultConversationSummary]:
+    rows = await conversations_service.list_offset(session, principal, limit=limit, offset=offset)
+    return [summary(conversation) for conversation in rows]
+
+
+@router.post("", response_model=VaultConversationSummary, status_code=201)
+async def create_vault_conversation(
+    body: VaultConversationCreate, principal: ConversationsWrite, session: SessionDep
+) -> VaultConversationSummary:
+    conversation = await conversations_service.create(
+        session, principal, title=body.title.strip() or DEFAULT_TITLE, model_id=body.model_id
+    )
+    return summary(conversation)
+
+
+@router.get("/{conversation_id}", response_model=VaultConversation, responses=NOT_FOUND)
+async def read_vault_conversation(
+    conversation_id: int, principal: ConversationsRead, session: SessionDep
+) -> VaultConversation:
+    conversation = await conversations_service.get_owned(session, principal, conversation_id)
+    messages, _ = await conversations_service.messages_page(session, conversation.id)
+    shape = summary(conversation)
+    return VaultConversation(
+        id=shape.id,
+        title=shape.title,
+        model_id=shape.model_id,
+        messages=[vault_message(message) for message in messages],
+        created_at=shape.created_at,
+        updated_at=shape.updated_at,
+    )
+
+
+@router.put("/{conversation_id}", response_model=VaultConversationSummary, responses=NOT_FOUND)
+async def rename_vault_conversation(
+    conversation_id: int,
+    body: VaultConversationUpdate,
+    principal: ConversationsWrite,
+    session: SessionDep,
+) -> VaultConversationSummary:
+    changes = {} if body.title is None else {"title": body.title.strip()}
+    conversation = await conversations_service.update(session, principal, conversation_id, changes)
+    return summary(conversation)
+
+
+@router.delete("/{conversation_id}", response_model=VaultDeleted, responses=NOT_FOUND)
+async def delete_vault_conversation(
+    conversation_id: int, principal: ConversationsDelete, session: SessionDep
+) -> VaultDeleted:
+    await conversations_service.delete(session, principal, conversation_id)
+    return VaultDeleted(id=str(conversation_id))
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=VaultMessage,
+    status_code=201,
+    responses=NOT_FOUND,
+    description="Stores the message as given, with its role; no reply is generated.",
+)
+async def add_vault_message(
+    conversation_id: int,
+    body: VaultMessageCreate,
+    principal: ConversationsWrite,
+    session: SessionDep,
+) -> VaultMessage:
+    conversation = await conversations_service.get_owned(
+        session, principal, conversation_id, "write"
+    )
+    message = await conversations_service.add_message(
+        session,
+        conversation,
+        role=body.role,
+        content=body.content,
+        model=conversation.model_id if body.role == "assistant" else None,
+        thinking_content=body.thinking_content,
+        thinking_duration_ms=body.thinking_duration_ms,
+    )
+    return vault_message(message)
