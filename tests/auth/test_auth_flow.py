@@ -55,6 +55,12 @@ def test_register_returns_seed_shape_and_persists(client: TestClient, run, app: 
     assert budget == Decimal(str(app.state.settings.default_user_budget_usd))
 
 
+def test_register_cannot_choose_a_role(client: TestClient) -> None:
+    response = register(client, "mallory", role="admin", is_active=True)
+    assert response.status_code == 201
+    assert response.json()["user"]["role"] == "user"
+
+
 def test_register_duplicates_are_409(client: TestClient) -> None:
     assert register(client, "bob").status_code == 201
     again = register(client, "bob")

@@ -281,3 +281,14 @@ def test_viewer_may_not_upload(client, create_user):
     viewer = create_user("viewer")
     assert upload(client, viewer.headers, b"x").status_code == 403
     assert client.get("/api/v1/files", headers=viewer.headers).status_code == 200
+
+
+def test_deleting_a_user_deletes_their_files_bytes(client, create_user, admin, file_state):
+    owner = create_user()
+    for n in range(2):
+        assert upload(client, owner.headers, f"bytes {n}".encode()).status_code == 201
+    rows, objects = file_state()
+    response = client.delete(f"/api/v1/admin/users/{owner.id}", headers=admin.headers)
+    assert response.status_code == 200, response.text
+    time.sleep(0.2)
+    assert file_state() == (rows - 2, objects - 2)

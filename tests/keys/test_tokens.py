@@ -86,6 +86,13 @@ def test_expired_key_is_refused(client: TestClient, create_user, app: FastAPI, r
         headers=user.headers,
     )
     assert past.status_code == 400
+    naive = client.post(
+        "/api/v1/tokens",
+        json={"name": "naive", "expiresAt": "2999-01-01T00:00:00"},
+        headers=user.headers,
+    )
+    assert naive.status_code == 201
+    assert naive.json()["expiresAt"] == "2999-01-01T00:00:00Z"
 
 
 def test_scope_limited_key_refused_outside_scope(client: TestClient, create_user) -> None:

@@ -35,6 +35,7 @@ def test_counts_known_text() -> None:
 def test_counts_without_network(no_network: None) -> None:
     with pytest.raises(OSError):
         socket.create_connection(("example.com", 443))
+    tokens.preload()
     assert count_tokens("hello world", model="gpt-4o") == 2
     assert count_tokens("hello world", model="gpt-4") == 2
 

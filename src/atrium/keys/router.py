@@ -9,6 +9,7 @@ from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.keys import service as keys_service
 from atrium.keys.schemas import Message, TokenCreate, TokenRead, TokenUpdate, token_read
+from atrium.users.schemas import CursorQuery, IdPath
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["api keys"])
 
@@ -37,7 +38,7 @@ async def list_tokens(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query()] = None,
+    cursor: CursorQuery = None,
 ) -> list[dict[str, Any]]:
     keys = await keys_service.list_keys(session, principal, limit=limit, after_id=cursor)
     if len(keys) == limit:
@@ -46,26 +47,26 @@ async def list_tokens(
 
 
 @router.get("/{token_id}", response_model=TokenRead)
-async def read_token(token_id: int, principal: KeysRead, session: SessionDep) -> dict:
+async def read_token(token_id: IdPath, principal: KeysRead, session: SessionDep) -> dict:
     return token_read(await keys_service.get_key(session, principal, token_id))
 
 
 @router.patch("/{token_id}", response_model=TokenRead)
 async def update_token(
-    token_id: int, body: TokenUpdate, principal: KeysWrite, session: SessionDep
+    token_id: IdPath, body: TokenUpdate, principal: KeysWrite, session: SessionDep
 ) -> dict:
     changes = body.model_dump(exclude_unset=True)
     return token_read(await keys_service.update_key(session, principal, token_id, changes))
 
 
 @router.delete("/{token_id}", response_model=Message)
-async def revoke_token(token_id: int, principal: KeysDelete, session: SessionDep) -> dict:
+async def revoke_token(token_id: IdPath, principal: KeysDelete, session: SessionDep) -> dict:
     await keys_service.revoke_key(session, principal, token_id)
     return {"message": "Token revoked"}
 
 
 @router.post("/{token_id}/refresh", response_model=Message)
-async def refresh_token_use(token_id: int, principal: KeysWrite, session: SessionDep) -> dict:
+async def refresh_token_use(token_id: IdPath, principal: KeysWrite, session: SessionDep) -> dict:
     """Record that the key was used now (ForgeTrace's `refresh`)."""
     await keys_service.mark_used(session, principal, token_id)
     return {"message": "Token refreshed"}

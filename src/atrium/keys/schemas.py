@@ -1,10 +1,10 @@
 """API key shapes: ForgeTrace's camelCase tokens and Vault's admin keys."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from atrium.keys.tables import ApiKey
 from atrium.users.schemas import Input, iso_z, money
@@ -22,6 +22,14 @@ class TokenCreate(Input):
     scopes: list[str] | None = None
     expires_at: datetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+    @field_validator("expires_at")
+    @classmethod
+    def assume_utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is read as UTC."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class TokenUpdate(Input):

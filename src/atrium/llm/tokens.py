@@ -37,6 +37,12 @@ def _encoding(name: str) -> _Encoding:
     return bpe_openai.get_encoding(name)
 
 
+def preload() -> None:
+    """Load both encodings now (about a second each) instead of on the first request."""
+    for name in (DEFAULT_ENCODING, LEGACY_ENCODING):
+        _encoding(name)
+
+
 def encoding_name_for(model: str | None) -> str:
     """o200k_base for current models; cl100k_base for GPT-4, GPT-3.5 and embeddings."""
     name = (model or "").lower().rsplit("/", 1)[-1]

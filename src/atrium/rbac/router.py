@@ -23,6 +23,7 @@ from atrium.rbac.schemas import (
     UserPermissionsRead,
 )
 from atrium.users import service as users_service
+from atrium.users.schemas import MAX_ID, IdPath
 
 router = APIRouter(prefix="/api/v1/permissions", tags=["permissions"])
 
@@ -102,9 +103,12 @@ def _user_id(value: str | int | None) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        user_id = int(value)
     except ValueError:
         raise BadRequest("user_id must be an integer") from None
+    if not 1 <= user_id <= MAX_ID:
+        raise users_service.UserNotFound()
+    return user_id
 
 
 async def _check(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
@@ -151,7 +155,7 @@ async def check_permission_post(
 
 @router.get("/user/{user_id}", response_model=UserPermissionsRead)
 async def read_user_permissions(
-    user_id: int, principal: CurrentPrincipal, session: SessionDep
+    user_id: IdPath, principal: CurrentPrincipal, session: SessionDep
 ) -> dict:
     """A user's effective permissions: one's own, or anyone's with `permissions:read`."""
     if user_id != principal.user_id and not principal.can("permissions", "read"):

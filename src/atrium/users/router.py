@@ -8,7 +8,14 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.users import service as users_service
-from atrium.users.schemas import AdminUserRead, AdminUserUpdate, Deleted, admin_user_read
+from atrium.users.schemas import (
+    AdminUserRead,
+    AdminUserUpdate,
+    CursorQuery,
+    Deleted,
+    IdPath,
+    admin_user_read,
+)
 
 router = APIRouter(prefix="/api/v1/admin/users", tags=["admin"])
 
@@ -26,7 +33,7 @@ async def list_users(
     q: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    cursor: Annotated[int | None, Query()] = None,
+    cursor: CursorQuery = None,
 ) -> list[dict[str, Any]]:
     """Users by id; `search` matches email, username or name. Next page: `X-Next-Cursor`."""
     users = await users_service.list_users(
@@ -38,14 +45,14 @@ async def list_users(
 
 
 @router.get("/{user_id}", response_model=AdminUserRead)
-async def read_user(user_id: int, principal: UsersRead, session: SessionDep) -> dict:
+async def read_user(user_id: IdPath, principal: UsersRead, session: SessionDep) -> dict:
     return admin_user_read(await users_service.get_user(session, user_id))
 
 
 @router.patch("/{user_id}", response_model=AdminUserRead)
 async def update_user(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     body: AdminUserUpdate,
     principal: UsersWrite,
     session: SessionDep,
@@ -64,7 +71,7 @@ async def update_user(
 
 @router.delete("/{user_id}", response_model=Deleted)
 async def delete_user(
-    request: Request, user_id: int, principal: UsersDelete, session: SessionDep
+    request: Request, user_id: IdPath, principal: UsersDelete, session: SessionDep
 ) -> dict:
     """Delete the user and everything they own; usage and audit rows are anonymised."""
     hooks = request.app.state.user_deletion_hooks

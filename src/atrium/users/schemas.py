@@ -2,12 +2,17 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from atrium.users.tables import User
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+CursorQuery = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Next page after this id")]
 
 
 def iso_z(moment: datetime | None) -> str | None:

@@ -15,6 +15,7 @@ from atrium.keys.schemas import (
     VaultKeyRevoked,
     vault_key_read,
 )
+from atrium.users.schemas import CursorQuery, IdPath
 
 router = APIRouter(prefix="/vault/admin/keys", tags=["vault"])
 
@@ -28,7 +29,7 @@ async def list_vault_keys(
     principal: KeysRead,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query()] = None,
+    cursor: CursorQuery = None,
 ) -> list[dict[str, Any]]:
     """The caller's keys; an administrator sees every user's."""
     keys = await keys_service.list_keys(
@@ -60,6 +61,6 @@ async def create_vault_key(body: VaultKeyCreate, principal: KeysWrite, session: 
 
 
 @router.delete("/{key_id}", response_model=VaultKeyRevoked)
-async def revoke_vault_key(key_id: int, principal: KeysDelete, session: SessionDep) -> dict:
+async def revoke_vault_key(key_id: IdPath, principal: KeysDelete, session: SessionDep) -> dict:
     await keys_service.revoke_key(session, principal, key_id)
     return {"status": "revoked"}

@@ -10,7 +10,13 @@ from atrium.db import SessionDep
 from atrium.errors import BadRequest, Forbidden
 from atrium.keys import service as keys_service
 from atrium.users import service as users_service
-from atrium.users.schemas import VaultUserCreate, VaultUserRead, VaultUserUpdate, vault_user_read
+from atrium.users.schemas import (
+    IdPath,
+    VaultUserCreate,
+    VaultUserRead,
+    VaultUserUpdate,
+    vault_user_read,
+)
 from atrium.users.tables import User
 
 router = APIRouter(prefix="/vault/admin/users", tags=["vault"])
@@ -59,7 +65,7 @@ async def create_vault_user(
 @router.put("/{user_id}", response_model=VaultUserRead)
 async def update_vault_user(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     body: VaultUserUpdate,
     principal: UsersWrite,
     session: SessionDep,
@@ -88,7 +94,7 @@ async def update_vault_user(
 
 @router.delete("/{user_id}", response_model=VaultUserRead)
 async def deactivate_vault_user(
-    request: Request, user_id: int, principal: UsersDelete, session: SessionDep
+    request: Request, user_id: IdPath, principal: UsersDelete, session: SessionDep
 ) -> dict:
     """Vault's delete is a deactivation; the user comes back with status `inactive`."""
     user = await users_service.update_user(
