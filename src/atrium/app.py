@@ -23,8 +23,8 @@ log = logging.getLogger("atrium")
 # Each module exposes `router`; a surface module may expose several (`routers`).
 ROUTER_MODULES = (
     "atrium.health.router",
-    "atrium.users.router",
     "atrium.auth.router",
+    "atrium.users.router",
     "atrium.keys.router",
     "atrium.rbac.router",
     "atrium.settings_store.router",

@@ -66,3 +66,34 @@ def test_forwarded_for_believed_only_from_trusted_peer() -> None:
     assert resolver.resolve("10.9.1.1", "198.51.100.1, 10.9.2.2") == "198.51.100.1"
     assert resolver.resolve("203.0.113.8", "198.51.100.1") == "203.0.113.8"
     assert resolver.resolve("10.9.1.1", None) == "10.9.1.1"
+
+
+def test_redis_throttle_shares_counters_between_processes(run) -> None:
+    import redis.asyncio as redis
+
+    from atrium.security.throttle import LoginThrottled, RedisLoginThrottle
+    from tests import services
+
+    url = services.redis_server()
+    if url is None:
+        services.unavailable("Redis")
+
+    async def scenario() -> int:
+        client = redis.from_url(url, decode_responses=True)
+        try:
+            await client.delete(*(await client.keys("atrium:login:*") or ["none"]))
+            one, two = RedisLoginThrottle(client, 2), RedisLoginThrottle(client, 2)
+            await one.failure("shared", "203.0.113.50")
+            await two.failure("shared", "203.0.113.50")
+            try:
+                await one.check("shared", "203.0.113.50")
+            except LoginThrottled as exc:
+                await two.check("shared", "198.51.100.50")  # another address is not locked
+                await one.success("shared", "203.0.113.50")
+                await two.check("shared", "203.0.113.50")
+                return int(exc.headers["Retry-After"])
+            return 0
+        finally:
+            await client.aclose()
+
+    assert run(scenario) >= 1

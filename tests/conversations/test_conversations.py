@@ -63,17 +63,23 @@ def test_given_title_is_kept(client, create_user):
     owner = create_user()
     conversation = make_conversation(client, owner.headers, title="Mine")
     add_message(client, owner.headers, conversation["id"], "hello there")
-    assert client.get(f"{CONVERSATIONS}/{conversation['id']}",
-                      headers=owner.headers).json()["title"] == "Mine"
+    assert (
+        client.get(f"{CONVERSATIONS}/{conversation['id']}", headers=owner.headers).json()["title"]
+        == "Mine"
+    )
 
 
 def test_rename_and_move_between_projects(client, create_user):
     owner = create_user()
-    first, second = make_project(client, owner.headers, "A"), make_project(client, owner.headers, "B")
+    first, second = (
+        make_project(client, owner.headers, "A"),
+        make_project(client, owner.headers, "B"),
+    )
     conversation = make_conversation(client, owner.headers, project_id=first["id"])
     path = f"{CONVERSATIONS}/{conversation['id']}"
-    moved = client.patch(path, json={"title": "Renamed", "project_id": second["id"]},
-                         headers=owner.headers)
+    moved = client.patch(
+        path, json={"title": "Renamed", "project_id": second["id"]}, headers=owner.headers
+    )
     assert moved.status_code == 200
     assert moved.json()["title"] == "Renamed" and moved.json()["project_id"] == second["id"]
     listed = client.get(CONVERSATIONS, params={"project_id": second["id"]}, headers=owner.headers)
@@ -87,8 +93,11 @@ def test_cannot_move_into_a_foreign_project(client, create_user):
     owner, other = create_user(), create_user()
     foreign = make_project(client, other.headers)
     conversation = make_conversation(client, owner.headers)
-    response = client.patch(f"{CONVERSATIONS}/{conversation['id']}",
-                            json={"project_id": foreign["id"]}, headers=owner.headers)
+    response = client.patch(
+        f"{CONVERSATIONS}/{conversation['id']}",
+        json={"project_id": foreign["id"]},
+        headers=owner.headers,
+    )
     assert response.status_code == 404
     assert response.json()["code"] == "project_not_found"
 
@@ -100,8 +109,10 @@ def test_delete(client, create_user):
     response = client.delete(f"{CONVERSATIONS}/{conversation['id']}", headers=owner.headers)
     assert response.status_code == 200
     assert response.json() == {"id": conversation["id"], "deleted": True}
-    assert client.get(f"{CONVERSATIONS}/{conversation['id']}",
-                      headers=owner.headers).status_code == 404
+    assert (
+        client.get(f"{CONVERSATIONS}/{conversation['id']}", headers=owner.headers).status_code
+        == 404
+    )
 
 
 def test_list_is_newest_activity_first_with_cursor(client, create_user):
@@ -178,8 +189,9 @@ def test_messages_oldest_first_and_before(client, create_user):
     path = f"{CONVERSATIONS}/{conversation['id']}/messages"
     latest = client.get(path, params={"limit": 2}, headers=owner.headers)
     assert [m["id"] for m in latest.json()] == ids[3:]
-    older = client.get(path, params={"limit": 2, "before": latest.headers["X-Next-Cursor"]},
-                       headers=owner.headers)
+    older = client.get(
+        path, params={"limit": 2, "before": latest.headers["X-Next-Cursor"]}, headers=owner.headers
+    )
     assert [m["id"] for m in older.json()] == ids[1:3]
     assert [m["id"] for m in client.get(path, headers=owner.headers).json()] == ids
 
@@ -207,8 +219,9 @@ def test_another_users_conversation_is_404(client, create_user, method, path):
     owner, intruder = create_user(), create_user()
     conversation = make_conversation(client, owner.headers, title="Private")
     body = {"content": "hi", "title": "x"}
-    response = client.request(method.upper(), path.format(id=conversation["id"]), json=body,
-                              headers=intruder.headers)
+    response = client.request(
+        method.upper(), path.format(id=conversation["id"]), json=body, headers=intruder.headers
+    )
     assert response.status_code == 404
     assert response.json()["code"] == "conversation_not_found"
     still = client.get(f"{CONVERSATIONS}/{conversation['id']}", headers=owner.headers).json()
@@ -240,7 +253,11 @@ def test_admin_metrics(client, create_user, admin):
     assert response.status_code == 200
     metrics = response.json()
     assert set(metrics) == {
-        "totalUsers", "totalProjects", "totalConversations", "totalMessages", "activeUsers24h"
+        "totalUsers",
+        "totalProjects",
+        "totalConversations",
+        "totalMessages",
+        "activeUsers24h",
     }
     assert metrics["totalProjects"] >= 1 and metrics["totalMessages"] >= 1
     assert metrics["totalConversations"] >= 1

@@ -4,12 +4,10 @@ attachments, streaming (DECISIONS 23), disconnects, web search and bad input."""
 import asyncio
 import json
 
-import pytest
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conversations.helpers import fake, provider, upstream  # noqa: F401 - fixtures
 from tests.files.samples import pdf_with_text, png
 from tests.llm.upstreams import serve_app
 
@@ -23,8 +21,11 @@ def new_conversation(client, headers, **body):
 
 
 def send(client, headers, conversation_id, **body):
-    return client.post(f"{CONVERSATIONS}/{conversation_id}/messages",
-                       json={"content": "Hello?", **body}, headers=headers)
+    return client.post(
+        f"{CONVERSATIONS}/{conversation_id}/messages",
+        json={"content": "Hello?", **body},
+        headers=headers,
+    )
 
 
 def detail(client, headers, conversation_id):
@@ -62,7 +63,8 @@ def test_reply_is_generated_stored_and_returned(client, create_user, fake):
     assert sent["messages"][-1] == {"role": "user", "content": "What is Atrium?"}
     stored = detail(client, owner.headers, conversation["id"])
     assert [(m["role"], m["content"]) for m in stored["messages"]] == [
-        ("user", "What is Atrium?"), ("assistant", "Hello there, friend!")
+        ("user", "What is Atrium?"),
+        ("assistant", "Hello there, friend!"),
     ]
     assert stored["messages"][1]["id"] == reply["id"]
     assert stored["title"] == "What is Atrium?" and stored["messageCount"] == 2
@@ -75,7 +77,8 @@ def test_history_goes_to_the_model(client, create_user, fake):
     fake.reply_text = "Second answer"
     send(client, owner.headers, conversation["id"], content="Second question")
     assert [(m["role"], m["content"]) for m in fake.last.json["messages"]] == [
-        ("user", "First question"), ("assistant", "Hello there, friend!"),
+        ("user", "First question"),
+        ("assistant", "Hello there, friend!"),
         ("user", "Second question"),
     ]
 
@@ -123,9 +126,11 @@ def test_streaming_sends_deltas_then_the_stored_message(client, create_user, fak
 def test_accept_header_asks_for_a_stream(client, create_user, fake):
     owner = create_user()
     conversation = new_conversation(client, owner.headers)
-    response = client.post(f"{CONVERSATIONS}/{conversation['id']}/messages",
-                           json={"content": "hi"},
-                           headers={**owner.headers, "Accept": "text/event-stream"})
+    response = client.post(
+        f"{CONVERSATIONS}/{conversation['id']}/messages",
+        json={"content": "hi"},
+        headers={**owner.headers, "Accept": "text/event-stream"},
+    )
     assert sse_events(response.text)[-1][0] == "message"
 
 
@@ -155,12 +160,22 @@ def test_disconnect_mid_stream_keeps_the_partial_reply(client, app, create_user,
                 first_delta.set()
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "server": ("testserver", 80),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "server": ("testserver", 80),
             "client": ("127.0.0.1", 1234),
-            "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                        (b"authorization", owner.headers["Authorization"].encode())],
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/json"),
+                (b"authorization", owner.headers["Authorization"].encode()),
+            ],
         }
         await asyncio.wait_for(app(scope, receive, send_), timeout=10)
 
@@ -187,18 +202,21 @@ def test_upstream_failure_before_streaming_is_a_plain_error(client, create_user,
 
 def test_pdf_attachment_text_reaches_the_model(client, create_user, fake):
     owner = create_user()
-    pdf = upload(client, owner.headers, pdf_with_text("The secret launch code is TANGERINE-42"),
-                 "plan.pdf")
+    pdf = upload(
+        client, owner.headers, pdf_with_text("The secret launch code is TANGERINE-42"), "plan.pdf"
+    )
     conversation = new_conversation(client, owner.headers)
-    response = send(client, owner.headers, conversation["id"], content="What is the code?",
-                    files=[pdf["id"]])
+    response = send(
+        client, owner.headers, conversation["id"], content="What is the code?", files=[pdf["id"]]
+    )
     assert response.status_code == 200
     prompt = fake.last.json["messages"][-1]["content"]
     assert "What is the code?" in prompt and "TANGERINE-42" in prompt and "plan.pdf" in prompt
     user_message = detail(client, owner.headers, conversation["id"])["messages"][0]
     assert [a["id"] for a in user_message["attachments"]] == [pdf["id"]]
     assert user_message["attachments"][0]["file_path"].startswith(
-        f"/api/v1/files/{pdf['id']}/content?exp=")
+        f"/api/v1/files/{pdf['id']}/content?exp="
+    )
 
 
 def test_text_files_and_other_types(client, create_user, fake):
@@ -264,20 +282,34 @@ def test_internet_with_a_search_endpoint(client, create_user, fake, provider):
 
     async def searx(request):
         queries.append(dict(request.query_params))
-        return JSONResponse({"results": [
-            {"title": "Atrium docs", "url": "https://example.org/atrium", "content": "It is new"},
-        ]})
+        return JSONResponse(
+            {
+                "results": [
+                    {
+                        "title": "Atrium docs",
+                        "url": "https://example.org/atrium",
+                        "content": "It is new",
+                    },
+                ]
+            }
+        )
 
     with serve_app(Starlette(routes=[Route("/search", searx)])) as base:
         admin = provider["headers"]
-        set_url = client.put("/api/v1/admin/settings", json={"web_search_url": f"{base}/search"},
-                             headers=admin)
+        set_url = client.put(
+            "/api/v1/admin/settings", json={"web_search_url": f"{base}/search"}, headers=admin
+        )
         assert set_url.status_code == 200, set_url.text
         try:
             owner = create_user()
             conversation = new_conversation(client, owner.headers)
-            reply = send(client, owner.headers, conversation["id"], content="atrium news",
-                         internet_enabled=True).json()
+            reply = send(
+                client,
+                owner.headers,
+                conversation["id"],
+                content="atrium news",
+                internet_enabled=True,
+            ).json()
         finally:
             client.put("/api/v1/admin/settings", json={"web_search_url": None}, headers=admin)
     assert queries == [{"q": "atrium news", "format": "json"}]
@@ -287,6 +319,9 @@ def test_internet_with_a_search_endpoint(client, create_user, fake, provider):
 
 
 def test_search_setting_must_be_a_url(client, provider):
-    response = client.put("/api/v1/admin/settings", json={"web_search_url": "file:///etc"},
-                          headers=provider["headers"])
+    response = client.put(
+        "/api/v1/admin/settings",
+        json={"web_search_url": "file:///etc"},
+        headers=provider["headers"],
+    )
     assert response.status_code == 422

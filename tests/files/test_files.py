@@ -99,8 +99,11 @@ def test_list_get_and_delete(client, create_user, file_state):
     assert [f["id"] for f in listed] == [second["id"], first["id"]]
     page = client.get("/api/v1/files", params={"limit": 1}, headers=owner.headers)
     assert [f["id"] for f in page.json()] == [second["id"]]
-    rest = client.get("/api/v1/files", params={"limit": 1, "cursor": page.headers["X-Next-Cursor"]},
-                      headers=owner.headers)
+    rest = client.get(
+        "/api/v1/files",
+        params={"limit": 1, "cursor": page.headers["X-Next-Cursor"]},
+        headers=owner.headers,
+    )
     assert [f["id"] for f in rest.json()] == [first["id"]]
     single = client.get(f"/api/v1/files/{first['id']}", headers=owner.headers).json()
     assert single["filename"] == "notes.txt" and single["file_size"] == 3
@@ -180,13 +183,18 @@ def test_oversized_upload_is_413_and_leaves_nothing(client, create_user, file_st
 
     def chunks():  # no Content-Length: the limit is found while streaming
         boundary = b"BOUNDARY"
-        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n'
+        yield (
+            b"--"
+            + boundary
+            + b'\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n'
+        )
         for _ in range(20):
             yield b"y" * (LIMIT // 10)
         yield b"\r\n--" + boundary + b"--\r\n"
 
     streamed = client.post(
-        UPLOAD, content=chunks(),
+        UPLOAD,
+        content=chunks(),
         headers={**owner.headers, "Content-Type": "multipart/form-data; boundary=BOUNDARY"},
     )
     assert streamed.status_code == 413
@@ -213,8 +221,9 @@ def test_bad_uploads_are_clear_4xx(client, create_user, file_state):
     assert as_json.status_code == 415
     no_field = client.post(UPLOAD, files={"other": ("a.txt", b"x")}, headers=owner.headers)
     assert no_field.status_code == 400 and "file" in no_field.json()["detail"]
-    no_boundary = client.post(UPLOAD, content=b"xx",
-                              headers={**owner.headers, "Content-Type": "multipart/form-data"})
+    no_boundary = client.post(
+        UPLOAD, content=b"xx", headers={**owner.headers, "Content-Type": "multipart/form-data"}
+    )
     assert no_boundary.status_code == 400
     truncated = client.post(
         UPLOAD,
@@ -243,9 +252,17 @@ def test_aborted_upload_leaves_nothing(client, app, create_user, file_state):
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": UPLOAD, "raw_path": UPLOAD.encode(), "query_string": b"",
-        "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 1234),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": UPLOAD,
+        "raw_path": UPLOAD.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
         "headers": [
             (b"host", b"testserver"),
             (b"authorization", owner.headers["Authorization"].encode()),

@@ -22,10 +22,13 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    previous = {name: os.environ.get(name) for name in
-                ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
+    previous = {
+        name: os.environ.get(name)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -60,8 +63,9 @@ def test_small_upload_round_trip(client, app, create_user):
     data = upload(client, owner.headers, body, "doc.pdf").json()
     assert data["mime_type"] == "application/pdf"
     assert client.get(data["file_path"]).content == body
-    part = client.get(f"/api/v1/files/{data['id']}/content",
-                      headers={**owner.headers, "Range": "bytes=0-3"})
+    part = client.get(
+        f"/api/v1/files/{data['id']}/content", headers={**owner.headers, "Range": "bytes=0-3"}
+    )
     assert part.status_code == 206 and part.content == b"%PDF"
 
 
@@ -82,11 +86,12 @@ def test_failed_upload_leaves_no_object_or_pending_multipart(client, create_user
     def chunks():
         yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n'
         for start in range(0, len(too_big), 4 * 1024 * 1024):
-            yield too_big[start:start + 4 * 1024 * 1024]
+            yield too_big[start : start + 4 * 1024 * 1024]
         yield b"\r\n--B--\r\n"
 
     response = client.post(
-        "/api/v1/upload", content=chunks(),
+        "/api/v1/upload",
+        content=chunks(),
         headers={**owner.headers, "Content-Type": "multipart/form-data; boundary=B"},
     )
     assert response.status_code == 413

@@ -18,7 +18,13 @@ def test_create_returns_the_seed_shape(client, create_user):
     owner = create_user()
     project = make_project(client, owner.headers)
     assert set(project) == {
-        "id", "name", "description", "color", "conversations", "createdAt", "updatedAt"
+        "id",
+        "name",
+        "description",
+        "color",
+        "conversations",
+        "createdAt",
+        "updatedAt",
     }
     assert isinstance(project["id"], str) and project["id"].isdigit()
     assert project["name"] == "My Project" and project["color"] == "blue"
@@ -45,7 +51,8 @@ def test_update_changes_and_persists(client, create_user):
     owner = create_user()
     project = make_project(client, owner.headers)
     response = client.patch(
-        f"{PROJECTS}/{project['id']}", json={"name": "Renamed", "color": "green"},
+        f"{PROJECTS}/{project['id']}",
+        json={"name": "Renamed", "color": "green"},
         headers=owner.headers,
     )
     assert response.status_code == 200
@@ -60,8 +67,9 @@ def test_blank_name_is_422(client, create_user):
     assert client.post(PROJECTS, json={"name": "  "}, headers=owner.headers).status_code == 422
     assert client.post(PROJECTS, json={}, headers=owner.headers).status_code == 422
     project = make_project(client, owner.headers)
-    response = client.patch(f"{PROJECTS}/{project['id']}", json={"name": None},
-                            headers=owner.headers)
+    response = client.patch(
+        f"{PROJECTS}/{project['id']}", json={"name": None}, headers=owner.headers
+    )
     assert response.status_code == 422
 
 
@@ -69,12 +77,14 @@ def test_delete_removes_conversations_and_messages(client, app, create_user, run
     owner = create_user()
     project = make_project(client, owner.headers)
     conversation = client.post(
-        "/api/v1/conversations", json={"title": "Doomed", "project_id": project["id"]},
+        "/api/v1/conversations",
+        json={"title": "Doomed", "project_id": project["id"]},
         headers=owner.headers,
     ).json()
     posted = client.post(
         f"/vault/conversations/{conversation['id']}/messages",
-        json={"role": "user", "content": "hello"}, headers=owner.headers,
+        json={"role": "user", "content": "hello"},
+        headers=owner.headers,
     )
     assert posted.status_code == 201
     response = client.delete(f"{PROJECTS}/{project['id']}", headers=owner.headers)
@@ -89,12 +99,14 @@ def test_delete_removes_conversations_and_messages(client, app, create_user, run
 
         async with app.state.db.sessions() as session:
             conversations = await session.scalar(
-                select(func.count()).select_from(Conversation).where(
-                    Conversation.id == int(conversation["id"]))
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.id == int(conversation["id"]))
             )
             messages = await session.scalar(
-                select(func.count()).select_from(Message).where(
-                    Message.conversation_id == int(conversation["id"]))
+                select(func.count())
+                .select_from(Message)
+                .where(Message.conversation_id == int(conversation["id"]))
             )
             return conversations, messages
 
@@ -116,8 +128,13 @@ def test_pagination_with_cursor(client, create_user):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", PROJECTS), ("post", PROJECTS), ("get", f"{PROJECTS}/1"),
-     ("patch", f"{PROJECTS}/1"), ("delete", f"{PROJECTS}/1")],
+    [
+        ("get", PROJECTS),
+        ("post", PROJECTS),
+        ("get", f"{PROJECTS}/1"),
+        ("patch", f"{PROJECTS}/1"),
+        ("delete", f"{PROJECTS}/1"),
+    ],
 )
 def test_every_route_needs_credentials(client, method, path):
     response = client.request(method.upper(), path, json={"name": "x"})
@@ -131,9 +148,12 @@ def test_another_users_project_is_404_on_every_route(client, create_user):
     assert client.get(path, headers=intruder.headers).status_code == 404
     assert client.patch(path, json={"name": "x"}, headers=intruder.headers).status_code == 404
     assert client.delete(path, headers=intruder.headers).status_code == 404
-    assert project["id"] not in [p["id"] for p in client.get(PROJECTS, headers=intruder.headers).json()]
-    moved = client.post("/api/v1/conversations", json={"project_id": project["id"]},
-                        headers=intruder.headers)
+    assert project["id"] not in [
+        p["id"] for p in client.get(PROJECTS, headers=intruder.headers).json()
+    ]
+    moved = client.post(
+        "/api/v1/conversations", json={"project_id": project["id"]}, headers=intruder.headers
+    )
     assert moved.status_code == 404
     assert client.get(path, headers=owner.headers).json()["name"] == "My Project"
 

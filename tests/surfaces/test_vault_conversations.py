@@ -41,8 +41,12 @@ def test_messages_are_stored_as_given_without_generation(client, create_user):
     assert isinstance(user.json()["timestamp"], float)
     reply = client.post(
         path,
-        json={"role": "assistant", "content": "Hello!", "thinking_content": "greet back",
-              "thinking_duration_ms": 120},
+        json={
+            "role": "assistant",
+            "content": "Hello!",
+            "thinking_content": "greet back",
+            "thinking_duration_ms": 120,
+        },
         headers=owner.headers,
     )
     assert reply.status_code == 201
@@ -50,7 +54,8 @@ def test_messages_are_stored_as_given_without_generation(client, create_user):
     detail = client.get(f"{VAULT}/{conversation['id']}", headers=owner.headers).json()
     assert set(detail) == {"id", "title", "model_id", "messages", "created_at", "updated_at"}
     assert [(m["role"], m["content"]) for m in detail["messages"]] == [
-        ("user", "Hi"), ("assistant", "Hello!")
+        ("user", "Hi"),
+        ("assistant", "Hello!"),
     ]
     assert detail["messages"][1]["thinking"]["durationMs"] == 120
     listed = client.get(VAULT, headers=owner.headers).json()
@@ -61,19 +66,27 @@ def test_bad_message_bodies_are_422(client, create_user):
     owner = create_user()
     conversation = create(client, owner.headers)
     path = f"{VAULT}/{conversation['id']}/messages"
-    assert client.post(path, json={"role": "robot", "content": "x"},
-                       headers=owner.headers).status_code == 422
-    assert client.post(path, json={"role": "user", "content": "  "},
-                       headers=owner.headers).status_code == 422
-    assert client.get(f"{VAULT}/{conversation['id']}", headers=owner.headers).json()[
-        "messages"] == []
+    assert (
+        client.post(path, json={"role": "robot", "content": "x"}, headers=owner.headers).status_code
+        == 422
+    )
+    assert (
+        client.post(path, json={"role": "user", "content": "  "}, headers=owner.headers).status_code
+        == 422
+    )
+    assert (
+        client.get(f"{VAULT}/{conversation['id']}", headers=owner.headers).json()["messages"] == []
+    )
 
 
 def test_list_is_bare_sorted_by_updated_at_desc_with_limit_offset(client, create_user):
     owner = create_user()
     ids = [create(client, owner.headers, title=f"c{n}")["id"] for n in range(4)]
-    client.post(f"{VAULT}/{ids[1]}/messages", json={"role": "user", "content": "bump"},
-                headers=owner.headers)
+    client.post(
+        f"{VAULT}/{ids[1]}/messages",
+        json={"role": "user", "content": "bump"},
+        headers=owner.headers,
+    )
     listed = client.get(VAULT, headers=owner.headers).json()
     assert [c["id"] for c in listed] == [ids[1], ids[3], ids[2], ids[0]]
     assert listed[0]["updated_at"] >= listed[1]["updated_at"]
@@ -85,13 +98,17 @@ def test_list_is_bare_sorted_by_updated_at_desc_with_limit_offset(client, create
 def test_put_renames(client, create_user):
     owner = create_user()
     conversation = create(client, owner.headers, title="Old")
-    response = client.put(f"{VAULT}/{conversation['id']}", json={"title": "New name"},
-                          headers=owner.headers)
+    response = client.put(
+        f"{VAULT}/{conversation['id']}", json={"title": "New name"}, headers=owner.headers
+    )
     assert response.status_code == 200 and response.json()["title"] == "New name"
-    assert client.get(f"{VAULT}/{conversation['id']}",
-                      headers=owner.headers).json()["title"] == "New name"
-    unchanged = client.put(f"{VAULT}/{conversation['id']}", json={"title": None},
-                           headers=owner.headers)
+    assert (
+        client.get(f"{VAULT}/{conversation['id']}", headers=owner.headers).json()["title"]
+        == "New name"
+    )
+    unchanged = client.put(
+        f"{VAULT}/{conversation['id']}", json={"title": None}, headers=owner.headers
+    )
     assert unchanged.json()["title"] == "New name"
 
 
@@ -117,8 +134,12 @@ def test_same_conversations_as_seed_004(client, create_user):
 
 
 ROUTES = [
-    ("get", VAULT), ("post", VAULT), ("get", f"{VAULT}/{{id}}"), ("put", f"{VAULT}/{{id}}"),
-    ("delete", f"{VAULT}/{{id}}"), ("post", f"{VAULT}/{{id}}/messages"),
+    ("get", VAULT),
+    ("post", VAULT),
+    ("get", f"{VAULT}/{{id}}"),
+    ("put", f"{VAULT}/{{id}}"),
+    ("delete", f"{VAULT}/{{id}}"),
+    ("post", f"{VAULT}/{{id}}/messages"),
 ]
 
 
@@ -133,8 +154,10 @@ def test_another_users_conversation_is_404(client, create_user, method, path):
     owner, intruder = create_user(), create_user()
     conversation = create(client, owner.headers, title="Private")
     response = client.request(
-        method.upper(), path.format(id=conversation["id"]),
-        json={"title": "x", "role": "user", "content": "x"}, headers=intruder.headers,
+        method.upper(),
+        path.format(id=conversation["id"]),
+        json={"title": "x", "role": "user", "content": "x"},
+        headers=intruder.headers,
     )
     assert response.status_code == 404
     assert client.get(VAULT, headers=intruder.headers).json() == []
@@ -145,7 +168,9 @@ def test_another_users_conversation_is_404(client, create_user, method, path):
 def test_works_with_an_api_key(client, create_user, api_key):
     owner = create_user()
     key = api_key(owner)
-    response = client.post(VAULT, json={"model_id": "m"}, headers={"Authorization": f"Bearer {key}"})
+    response = client.post(
+        VAULT, json={"model_id": "m"}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code == 201
 
 

@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from atrium.auth.principal import AuthCache, Principal
 from atrium.errors import Forbidden, Unauthorized
-from atrium.security.tokens import InvalidToken, decode_access_token, looks_like_jwt
+from atrium.security.tokens import InvalidToken, looks_like_jwt
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -23,7 +23,7 @@ async def authenticate(request: Request, credential: str) -> Principal:
     await cache.sync_epoch()
     if looks_like_jwt(credential):
         try:
-            claims = decode_access_token(state.secrets.jwt_key, credential)
+            claims = cache.claims_of(state.secrets.jwt_key, credential)
         except InvalidToken:
             raise Unauthorized() from None
         if cache.is_denied(claims.jti):

@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from atrium.keys.tables import ApiKey
 from atrium.rbac.defaults import REACH
 from atrium.rbac.tables import RolePermission
+from atrium.security.tokens import AccessClaims, decode_access_token
 from atrium.users.tables import User
 
 log = logging.getLogger("atrium.auth")
 EPOCH_KEY = "atrium:auth:epoch"
+MAX_VERIFIED_TOKENS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,22 @@ class AuthCache:
         self.keys: dict[str, CachedKey] = {}
         self.denied_jtis: dict[str, float] = {}
         self.role_permissions: dict[str, frozenset[str]] = {}
+        self.verified: dict[str, tuple[AccessClaims, float]] = {}
+
+    def claims_of(self, jwt_key: bytes, token: str) -> AccessClaims:
+        """Decoded claims of a signed token, verified once and then remembered until expiry.
+
+        Raises InvalidToken. Revocation is not decided here: the caller checks the deny-list
+        and the user's current state on every request.
+        """
+        hit = self.verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        claims = decode_access_token(jwt_key, token)
+        if len(self.verified) >= MAX_VERIFIED_TOKENS:
+            self.verified.clear()
+        self.verified[token] = (claims, claims.expires_at.timestamp())
+        return claims
 
     def clear(self) -> None:
         self.principals.clear()

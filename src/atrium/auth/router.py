@@ -26,7 +26,7 @@ from atrium.auth.schemas import (
 )
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, Unauthorized, UnsupportedMediaType, error_response
-from atrium.security.throttle import ClientAddress, LoginThrottle
+from atrium.security.throttle import ClientAddress, LoginThrottle, RedisLoginThrottle, make_throttle
 from atrium.security.tokens import InvalidToken, decode_access_token, looks_like_jwt
 from atrium.users.schemas import iso_z, user_read
 from atrium.users.tables import User
@@ -53,7 +53,7 @@ def client_address(request: Request) -> str:
     return resolver.resolve(peer, request.headers.get("x-forwarded-for"))
 
 
-def throttle_of(request: Request) -> LoginThrottle:
+def throttle_of(request: Request) -> LoginThrottle | RedisLoginThrottle:
     return request.app.state.login_throttle
 
 
@@ -230,5 +230,5 @@ async def logout(
 
 def setup(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.login_throttle = LoginThrottle(settings.login_max_failures)
+    app.state.login_throttle = make_throttle(app.state.redis, settings.login_max_failures)
     app.state.client_address = ClientAddress(settings.trusted_proxies)

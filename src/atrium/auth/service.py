@@ -17,7 +17,7 @@ from atrium.db import utcnow
 from atrium.errors import Forbidden, Unauthorized
 from atrium.security.passwords import hash_password, needs_rehash, verify_password
 from atrium.security.secrets import ServerSecrets
-from atrium.security.throttle import LoginThrottle
+from atrium.security.throttle import LoginThrottle, RedisLoginThrottle
 from atrium.security.tokens import AccessClaims, issue_access_token
 from atrium.settings_store import service as settings_service
 from atrium.users import service as users_service
@@ -137,7 +137,7 @@ async def register(
 
 async def login(
     session: AsyncSession,
-    throttle: LoginThrottle,
+    throttle: LoginThrottle | RedisLoginThrottle,
     address: str,
     login_name: str,
     password: str,
@@ -145,14 +145,14 @@ async def login(
     by_display_name: bool = False,
 ) -> User:
     """The user whose password matches; unknown users cost the same hash as a wrong password."""
-    throttle.check(login_name, address)
+    await throttle.check(login_name, address)
     user = await users_service.find_by_login(session, login_name)
     if user is None and by_display_name:
         user = await users_service.find_by_name(session, login_name)
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        throttle.failure(login_name, address)
+        await throttle.failure(login_name, address)
         raise InvalidCredentials()
-    throttle.success(login_name, address)
+    await throttle.success(login_name, address)
     if not user.is_active:
         raise AccountDisabled()
     if user.password_hash and needs_rehash(user.password_hash):

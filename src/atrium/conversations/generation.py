@@ -22,6 +22,7 @@ from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
 from atrium.conversations import websearch
 from atrium.conversations.schemas import MessageCreate
+from atrium.conversations.service import HistoryEntry
 from atrium.conversations.tables import Conversation, Message
 from atrium.errors import AtriumError, ServiceUnavailable
 from atrium.files import service as files_service
@@ -140,7 +141,7 @@ async def build_context(
     model: str,
     window: int,
     reply_reserve: int,
-    history: list[tuple[Message, list[StoredFile]]],
+    history: list[HistoryEntry],
     current: tuple[str, list[StoredFile]],
     system: list[dict[str, str]],
 ) -> list[dict[str, Any]]:
@@ -154,13 +155,13 @@ async def build_context(
     }
     used = sum(_size(message, model) for message in (*system, newest))
     kept: list[dict[str, Any]] = []
-    for message, message_files in reversed(history):
+    for message in reversed(history):
         remaining = budget - used
         if remaining <= 0:
             break
         content = (
-            await _render(storage, model, message.content, message_files, remaining // 2)
-            if message_files
+            await _render(storage, model, message.content, list(message.files), remaining // 2)
+            if message.files
             else message.content
         )
         entry = {
@@ -214,8 +215,7 @@ async def start_turn(
     warnings, system, sources = [], [], []
     if data.internet_enabled:
         warnings, system, sources = await _web_context(session, request, data.content)
-    recent = await conversations_service.recent_messages(session, conversation.id, HISTORY_LIMIT)
-    attached = await conversations_service.attachments_of(session, [m.id for m in recent])
+    recent = await conversations_service.history(session, conversation.id, HISTORY_LIMIT)
     user_message = await conversations_service.add_message(
         session, conversation, role="user", content=data.content, files=files
     )
@@ -231,7 +231,7 @@ async def start_turn(
         model,
         window,
         reserve,
-        [(message, attached.get(message.id, [])) for message in recent],
+        recent,
         (data.content, files),
         system,
     )

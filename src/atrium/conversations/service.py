@@ -2,6 +2,7 @@
 messages (counts, titles, attachments) and exports. Generation lives in `generation.py`."""
 
 import base64
+from dataclasses import dataclass
 import json
 import re
 from datetime import UTC, datetime
@@ -275,9 +276,47 @@ async def messages_page(
     return rows, (rows[0].id if more and rows else None)
 
 
-async def recent_messages(session: AsyncSession, conversation_id: int, limit: int) -> list[Message]:
-    rows, _ = await messages_page(session, conversation_id, limit=limit)
-    return rows
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    id: int
+    role: str
+    content: str
+    files: tuple[StoredFile, ...] = ()
+
+
+async def history(
+    session: AsyncSession, conversation_id: int, limit: int
+) -> list[HistoryEntry]:
+    """The latest `limit` messages, oldest first, with their attachments: plain rows (no ORM
+    objects), since a long conversation sends hundreds of them to the model per turn."""
+    rows = (
+        await session.execute(
+            select(Message.id, Message.role, Message.content)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return []
+    oldest = rows[-1].id
+    links = (
+        await session.execute(
+            select(MessageFile.message_id, MessageFile.file_id)
+            .join(Message, Message.id == MessageFile.message_id)
+            .where(Message.conversation_id == conversation_id, Message.id >= oldest)
+            .order_by(MessageFile.message_id, MessageFile.position)
+        )
+    ).all()
+    files = await files_service.get_many(session, [file_id for _, file_id in links])
+    attached: dict[int, list[StoredFile]] = {}
+    for message_id, file_id in links:
+        if file_id in files:
+            attached.setdefault(message_id, []).append(files[file_id])
+    return [
+        HistoryEntry(row.id, row.role, row.content, tuple(attached.get(row.id, ())))
+        for row in reversed(rows)
+    ]
 
 
 async def attachments_of(

@@ -23,7 +23,6 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import make_client
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
     PriceBook,
@@ -42,6 +41,7 @@ from atrium.llm.errors import (
     UpstreamRejected,
     UpstreamTimedOut,
 )
+from atrium.llm.fasthttp import make_fast_client
 from atrium.llm.limits import LimitSource, MemoryLimiter, RedisLimiter
 from atrium.llm.usage import UsageWriter
 
@@ -252,7 +252,7 @@ class Gateway:
         self.state = state
         self.settings = state.settings
         self.sessions = state.db.sessions
-        self.client: httpx.AsyncClient = make_client()
+        self.client: httpx.AsyncClient = make_fast_client()
         namespace = redis_namespace(self.settings.resolved_database_url)
         self.providers = ProviderCache(
             state.db.sessions, state.secrets.fernet, state.redis, namespace

@@ -1,4 +1,4 @@
-"""A fake OpenAI-protocol provider registered by an admin, for the message tests."""
+"""Fixtures for the message tests: a fake OpenAI-protocol provider registered by an admin."""
 
 from collections.abc import Iterator
 
@@ -28,8 +28,11 @@ def provider(client, upstream) -> dict:
 
         async with app.state.db.sessions() as session:
             user = await users_service.create_user(
-                session, email="ws-admin@example.com", username="ws_admin",
-                password="Pw-admin-12345", role="admin",
+                session,
+                email="ws-admin@example.com",
+                username="ws_admin",
+                password="Pw-admin-12345",
+                role="admin",
             )
             await session.commit()
             return user.id
