@@ -23,6 +23,7 @@ log = logging.getLogger("atrium")
 # Each module exposes `router`; a surface module may expose several (`routers`).
 ROUTER_MODULES = (
     "atrium.health.router",
+    "atrium.llm.openai_router",  # early: the gateway's hot path matches after few routers
     "atrium.auth.router",
     "atrium.users.router",
     "atrium.keys.router",
@@ -33,7 +34,6 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.keys",
     "atrium.surfaces.cloud003.auth",
     "atrium.llm.router",
-    "atrium.llm.openai_router",
     "atrium.surfaces.forgetrace.usage",
     "atrium.surfaces.vault.models",
     "atrium.surfaces.vault.health",

@@ -307,3 +307,19 @@ def test_me_with_api_key_both_headers(client: TestClient, create_user, api_key) 
         response = client.get("/api/v1/auth/me", headers=headers)
         assert response.status_code == 200
         assert response.json()["id"] == str(user.id)
+
+
+def test_parallel_refreshes_share_one_successor(client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = register(client, "paula").json()["tokens"]["refreshToken"]
+
+    def refresh(_: int):
+        return client.post("/api/v1/auth/refresh", json={"refreshToken": token})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(refresh, range(4)))
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    assert len({r.json()["refreshToken"] for r in responses}) == 1
+    successor = responses[0].json()["refreshToken"]
+    assert client.post("/api/v1/auth/refresh", json={"refreshToken": successor}).status_code == 200

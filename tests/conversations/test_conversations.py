@@ -269,3 +269,15 @@ def test_admin_metrics_is_for_admins_only(client, create_user):
     for role in ("user", "moderator", "analyst"):
         response = client.get("/api/v1/admin/metrics", headers=create_user(role).headers)
         assert response.status_code == 403, role
+
+
+def test_moderator_reaches_other_users_conversations(client, create_user):
+    owner, moderator = create_user(), create_user("moderator")
+    conversation = make_conversation(client, owner.headers, title="Reported")
+    path = f"{CONVERSATIONS}/{conversation['id']}"
+    assert client.get(path, headers=moderator.headers).status_code == 200
+    renamed = client.patch(path, json={"title": "Moderated"}, headers=moderator.headers)
+    assert renamed.status_code == 200
+    assert client.get(path, headers=owner.headers).json()["title"] == "Moderated"
+    assert client.get(CONVERSATIONS, headers=moderator.headers).json() == []  # lists: own only
+    assert client.delete(path, headers=moderator.headers).status_code == 200

@@ -25,3 +25,15 @@ def test_out_of_range_ids_are_404_not_errors(client: TestClient, admin) -> None:
         headers=admin.headers,
     )
     assert check.status_code == 404
+
+
+def test_out_of_range_limits_are_422(client: TestClient, create_user, admin) -> None:
+    user = create_user()
+    response = client.patch(
+        f"/api/v1/admin/users/{user.id}", json={"rpmLimit": 2**40}, headers=admin.headers
+    )
+    assert response.status_code == 422
+    assert (
+        client.get("/api/v1/admin/users?offset=99999999999999", headers=admin.headers).status_code
+        == 422
+    )

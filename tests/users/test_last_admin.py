@@ -35,8 +35,20 @@ def test_last_admin_guard(client: TestClient, create_user) -> None:
     )
     assert client.get("/api/v1/auth/me", headers=only_admin.headers).status_code == 200
 
+    # nor change any administrator's account (no way to take one over)
+    rename = client.patch(path, json={"email": "taken@example.com"}, headers=janitor.headers)
+    assert rename.status_code == 403
+    second = create_user("admin")
+    assert (
+        client.delete(f"/api/v1/admin/users/{second.id}", headers=janitor.headers).status_code
+        == 403
+    )
+    plain = create_user()
+    assert (
+        client.delete(f"/api/v1/admin/users/{plain.id}", headers=janitor.headers).status_code == 200
+    )
+
     # with a second admin, the first may step down
-    create_user("admin")
     stepped_down = client.patch(path, json={"role": "developer"}, headers=only_admin.headers)
     assert stepped_down.status_code == 200
     assert stepped_down.json()["role"] == "developer"

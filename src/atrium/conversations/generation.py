@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -22,9 +23,10 @@ from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
 from atrium.conversations import websearch
 from atrium.conversations.schemas import MessageCreate
-from atrium.conversations.service import HistoryEntry
+from atrium.conversations.service import HistoryEntry, NewMessage
 from atrium.conversations.tables import Conversation, Message
-from atrium.errors import AtriumError, ServiceUnavailable
+from atrium.db import utcnow
+from atrium.errors import AtriumError, NotFound, ServiceUnavailable
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
@@ -63,6 +65,11 @@ class NoModelAvailable(ServiceUnavailable):
     )
 
 
+class ConversationGone(NotFound):
+    code = "conversation_not_found"
+    detail = "The conversation was deleted while the reply was streaming; the reply was not kept"
+
+
 def accepts_images(model: str) -> bool:
     return bool(VISION_MODELS.search(model))
 
@@ -72,7 +79,9 @@ class Turn:
     """One exchange in progress: the stored user message and the request for the model."""
 
     conversation_id: int
-    user_message: Message
+    content: str
+    files: list[StoredFile]
+    received_at: datetime
     model: str
     request: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
@@ -160,7 +169,7 @@ async def build_context(
         if remaining <= 0:
             break
         content = (
-            await _render(storage, model, message.content, list(message.files), remaining // 2)
+            await _render(storage, model, message.content, message.files, remaining // 2)
             if message.files
             else message.content
         )
@@ -205,7 +214,9 @@ async def start_turn(
     conversation: Conversation,
     data: MessageCreate,
 ) -> Turn:
-    """Check the attachments, store the user message and build the model request."""
+    """Check the attachments and build the model request; nothing is written yet, so that no
+    write lock is held while the model answers (`store_question` writes the message)."""
+    received_at = utcnow()
     gateway = request.app.state.gateway
     storage = request.app.state.storage
     files = await files_service.get_senders_files(session, principal, data.files)
@@ -216,9 +227,6 @@ async def start_turn(
     if data.internet_enabled:
         warnings, system, sources = await _web_context(session, request, data.content)
     recent = await conversations_service.history(session, conversation.id, HISTORY_LIMIT)
-    user_message = await conversations_service.add_message(
-        session, conversation, role="user", content=data.content, files=files
-    )
     parameters = _parameters(data.parameters)
     window = gateway.context_window(model)
     reserve = int(
@@ -237,12 +245,24 @@ async def start_turn(
     )
     return Turn(
         conversation_id=conversation.id,
-        user_message=user_message,
+        content=data.content,
+        files=files,
+        received_at=received_at,
         model=model,
         request={"model": model, "messages": messages, **parameters},
         warnings=warnings,
         sources=sources,
     )
+
+
+def question(turn: Turn) -> NewMessage:
+    return NewMessage(
+        role="user", content=turn.content, files=turn.files, created_at=turn.received_at
+    )
+
+
+async def store_question(session: AsyncSession, conversation: Conversation, turn: Turn) -> None:
+    await conversations_service.add_messages(session, conversation, [question(turn)])
 
 
 # --- replies ---------------------------------------------------------------------------------
@@ -264,23 +284,15 @@ def _meta(turn: Turn, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-async def store_reply(
-    session: AsyncSession,
+def answer(
     turn: Turn,
     content: str,
     *,
-    conversation: Conversation | None = None,
     incomplete: bool = False,
     thinking: str | None = None,
     error: str | None = None,
-) -> Message | None:
-    """The assistant message; None when the conversation was deleted meanwhile."""
-    conversation = conversation or await session.get(Conversation, turn.conversation_id)
-    if conversation is None:
-        return None
-    return await conversations_service.add_message(
-        session,
-        conversation,
+) -> NewMessage:
+    return NewMessage(
         role="assistant",
         content=content,
         model=turn.model,
@@ -290,6 +302,15 @@ async def store_reply(
     )
 
 
+async def store_reply(session: AsyncSession, turn: Turn, reply: NewMessage) -> Message | None:
+    """The assistant message of a streamed turn; None when the conversation was deleted
+    meanwhile."""
+    conversation = await session.get(Conversation, turn.conversation_id)
+    if conversation is None:
+        return None
+    return (await conversations_service.add_messages(session, conversation, [reply]))[0]
+
+
 async def reply(
     session: AsyncSession,
     principal: Principal,
@@ -297,12 +318,15 @@ async def reply(
     conversation: Conversation,
     turn: Turn,
 ) -> Message:
-    answer = await request.app.state.gateway.complete(principal, turn.request, origin="workspace")
-    content, thinking = reply_text(answer)
-    message = await store_reply(
-        session, turn, content, conversation=conversation, thinking=thinking
+    """Ask the model, then store the question and the answer together."""
+    completion = await request.app.state.gateway.complete(
+        principal, turn.request, origin="workspace"
     )
-    return message  # type: ignore[return-value]  # given a conversation, never None
+    content, thinking = reply_text(completion)
+    stored = await conversations_service.add_messages(
+        session, conversation, [question(turn), answer(turn, content, thinking=thinking)]
+    )
+    return stored[1]
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -332,9 +356,8 @@ async def stream_events(
         nonlocal stored
         stored = True
         async with sessions() as session:
-            message = await store_reply(
-                session, turn, "".join(parts), incomplete=incomplete, error=error
-            )
+            reply = answer(turn, "".join(parts), incomplete=incomplete, error=error)
+            message = await store_reply(session, turn, reply)
             await session.commit()
         return message
 
@@ -349,6 +372,9 @@ async def stream_events(
         message = await store(incomplete=False)
         if message is not None:
             yield _sse("message", shape(message))
+        else:
+            gone = ConversationGone()
+            yield _sse("error", {"detail": gone.detail, "code": gone.code})
     except AtriumError as exc:
         if parts:
             await store(incomplete=True, error=exc.detail)

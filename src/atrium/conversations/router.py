@@ -1,8 +1,9 @@
 """Seed 004's conversations and messages under `/api/v1/conversations`, and its admin metrics."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 
 from atrium.auth.deps import require
@@ -52,6 +53,23 @@ def message_read(request: Request, message: Message, files: list[StoredFile]) ->
     )
 
 
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    """ConversationSummary as JSON, built straight from a row (the list's hot path)."""
+    return {
+        "id": str(row.id),
+        "title": row.title,
+        "project_id": None if row.project_id is None else str(row.project_id),
+        "model": row.model_id,
+        "messageCount": row.message_count,
+        "createdAt": _iso(row.created_at),
+        "updatedAt": _iso(row.updated_at),
+    }
+
+
 @router.post("", response_model=ConversationSummary, status_code=201)
 async def create_conversation(
     body: ConversationCreate, principal: ConversationsWrite, session: SessionDep
@@ -69,20 +87,22 @@ async def create_conversation(
     "titles and message text.",
 )
 async def list_conversations(
-    response: Response,
     principal: ConversationsRead,
     session: SessionDep,
     project_id: Annotated[int | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="From X-Next-Cursor")] = None,
-) -> list[Conversation]:
+) -> Response:
     rows, next_cursor = await conversations_service.list_page(
         session, principal, project_id=project_id, search=q, limit=limit, cursor=cursor
     )
-    if next_cursor is not None:
-        response.headers["X-Next-Cursor"] = next_cursor
-    return rows
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor is not None else None
+    return Response(
+        orjson.dumps([_summary(row) for row in rows]),
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 @router.get(
@@ -194,6 +214,7 @@ async def send_message(
         return message_read(request, message, [])
     chunks = request.app.state.gateway.stream(principal, turn.request, origin="workspace")
     first = await anext(chunks, None)  # routing and upstream errors: a plain error response
+    await generation.store_question(session, conversation, turn)  # committed before streaming
 
     def shape(message: Message) -> dict[str, Any]:
         return message_read(request, message, []).model_dump(mode="json", by_alias=True)

@@ -2,14 +2,15 @@
 messages (counts, titles, attachments) and exports. Generation lives in `generation.py`."""
 
 import base64
-from dataclasses import dataclass
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     and_,
     bindparam,
     func,
@@ -139,7 +140,18 @@ async def delete(session: AsyncSession, principal: Principal, conversation_id: i
 # --- lists -----------------------------------------------------------------------------------
 
 
-def _encode_cursor(conversation: Conversation) -> str:
+SUMMARY_COLUMNS = (
+    Conversation.id,
+    Conversation.title,
+    Conversation.project_id,
+    Conversation.model_id,
+    Conversation.message_count,
+    Conversation.created_at,
+    Conversation.updated_at,
+)
+
+
+def _encode_cursor(conversation: Conversation | Row[Any]) -> str:
     raw = f"{conversation.updated_at.isoformat()}|{conversation.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -187,10 +199,11 @@ async def list_page(
     search: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
-) -> tuple[list[Conversation], str | None]:
-    """The caller's conversations, most recently active first; the next page's cursor."""
+) -> tuple[list[Row[Any]], str | None]:
+    """The caller's conversations (rows of SUMMARY_COLUMNS, no ORM objects: this is the
+    sidebar's hot path), most recently active first; the next page's cursor."""
     size = min(limit or MAX_PAGE, MAX_PAGE)
-    query = select(Conversation).where(Conversation.user_id == principal.user_id)
+    query = select(*SUMMARY_COLUMNS).where(Conversation.user_id == principal.user_id)
     if project_id is not None:
         query = query.where(Conversation.project_id == project_id)
     if search and search.strip():
@@ -209,7 +222,7 @@ async def list_page(
             )
         )
     query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(size + 1)
-    rows = list(await session.scalars(query))
+    rows = list((await session.execute(query)).all())
     if len(rows) > size:
         return rows[:size], _encode_cursor(rows[size - 1])
     return rows, None
@@ -276,47 +289,44 @@ async def messages_page(
     return rows, (rows[0].id if more and rows else None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HistoryEntry:
     id: int
     role: str
     content: str
-    files: tuple[StoredFile, ...] = ()
+    files: list[StoredFile]
 
 
-async def history(
-    session: AsyncSession, conversation_id: int, limit: int
-) -> list[HistoryEntry]:
-    """The latest `limit` messages, oldest first, with their attachments: plain rows (no ORM
-    objects), since a long conversation sends hundreds of them to the model per turn."""
+async def history(session: AsyncSession, conversation_id: int, limit: int) -> list[HistoryEntry]:
+    """The latest `limit` messages, oldest first, with their attachments, in one query of
+    plain rows (no ORM objects): a long conversation sends hundreds of them per turn."""
+    recent = (
+        select(Message.id, Message.role, Message.content)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+        .subquery()
+    )
     rows = (
         await session.execute(
-            select(Message.id, Message.role, Message.content)
-            .where(Message.conversation_id == conversation_id)
-            .order_by(Message.id.desc())
-            .limit(limit)
+            select(recent, MessageFile.file_id)
+            .outerjoin(MessageFile, MessageFile.message_id == recent.c.id)
+            .order_by(recent.c.id, MessageFile.position)
         )
     ).all()
-    if not rows:
-        return []
-    oldest = rows[-1].id
-    links = (
-        await session.execute(
-            select(MessageFile.message_id, MessageFile.file_id)
-            .join(Message, Message.id == MessageFile.message_id)
-            .where(Message.conversation_id == conversation_id, Message.id >= oldest)
-            .order_by(MessageFile.message_id, MessageFile.position)
-        )
-    ).all()
-    files = await files_service.get_many(session, [file_id for _, file_id in links])
-    attached: dict[int, list[StoredFile]] = {}
-    for message_id, file_id in links:
-        if file_id in files:
-            attached.setdefault(message_id, []).append(files[file_id])
-    return [
-        HistoryEntry(row.id, row.role, row.content, tuple(attached.get(row.id, ())))
-        for row in reversed(rows)
-    ]
+    files = await files_service.get_many(
+        session, [row.file_id for row in rows if row.file_id is not None]
+    )
+    entries: list[HistoryEntry] = []
+    for row in rows:
+        if entries and entries[-1].id == row.id:
+            entry = entries[-1]
+        else:
+            entry = HistoryEntry(row.id, row.role, row.content, [])
+            entries.append(entry)
+        if row.file_id in files:
+            entry.files.append(files[row.file_id])
+    return entries
 
 
 async def attachments_of(
@@ -341,55 +351,68 @@ async def attachments_of(
     return grouped
 
 
-async def add_message(
-    session: AsyncSession,
-    conversation: Conversation,
-    *,
-    role: str,
-    content: str,
-    model: str | None = None,
-    thinking_content: str | None = None,
-    thinking_duration_ms: int | None = None,
-    incomplete: bool = False,
-    meta: dict[str, Any] | None = None,
-    files: list[StoredFile] = (),  # type: ignore[assignment]
-) -> Message:
-    """Store a message; bump the conversation's count and activity; a user message names a
-    conversation that still has the default title (DECISIONS 22)."""
+@dataclass
+class NewMessage:
+    role: str
+    content: str
+    model: str | None = None
+    thinking_content: str | None = None
+    thinking_duration_ms: int | None = None
+    incomplete: bool = False
+    meta: dict[str, Any] | None = None
+    files: list[StoredFile] = field(default_factory=list)
+    created_at: datetime | None = None
+
+
+async def add_message(session: AsyncSession, conversation: Conversation, **fields: Any) -> Message:
+    """Store one message (the fields of `NewMessage`)."""
+    return (await add_messages(session, conversation, [NewMessage(**fields)]))[0]
+
+
+async def add_messages(
+    session: AsyncSession, conversation: Conversation, new: list[NewMessage]
+) -> list[Message]:
+    """Store messages in order, with one conversation update: the count, the activity time
+    and, from a user message, the title of a conversation that has the default one
+    (DECISIONS 22)."""
     now = utcnow()
-    message = Message(
-        conversation_id=conversation.id,
-        role=role,
-        content=content,
-        model=model,
-        thinking_content=thinking_content,
-        thinking_duration_ms=thinking_duration_ms,
-        incomplete=incomplete,
-        meta=meta or None,
-        created_at=now,
-    )
-    session.add(message)
+    messages = [
+        Message(
+            conversation_id=conversation.id,
+            role=item.role,
+            content=item.content,
+            model=item.model,
+            thinking_content=item.thinking_content,
+            thinking_duration_ms=item.thinking_duration_ms,
+            incomplete=item.incomplete,
+            meta=item.meta or None,
+            created_at=item.created_at or now,
+        )
+        for item in new
+    ]
+    session.add_all(messages)
     await session.flush()
-    for position, file in enumerate(files):
-        session.add(MessageFile(message_id=message.id, file_id=file.id, position=position))
+    for message, item in zip(messages, new, strict=True):
+        for position, file in enumerate(item.files):
+            session.add(MessageFile(message_id=message.id, file_id=file.id, position=position))
     changes: dict[str, Any] = {
-        "message_count": Conversation.message_count + 1,
+        "message_count": Conversation.message_count + len(new),
         "updated_at": now,
     }
-    title = None
-    if role == "user" and conversation.title in ("", DEFAULT_TITLE):
-        title = changes["title"] = title_from(content)
+    first_question = next((item for item in new if item.role == "user"), None)
+    if first_question is not None and conversation.title in ("", DEFAULT_TITLE):
+        changes["title"] = title_from(first_question.content)
     await session.execute(
         sql_update(Conversation)
         .where(Conversation.id == conversation.id)
         .values(**changes)
         .execution_options(synchronize_session=False)
     )
-    set_committed_value(conversation, "message_count", conversation.message_count + 1)
+    set_committed_value(conversation, "message_count", conversation.message_count + len(new))
     set_committed_value(conversation, "updated_at", now)
-    if title is not None:
-        set_committed_value(conversation, "title", title)
-    return message
+    if "title" in changes:
+        set_committed_value(conversation, "title", changes["title"])
+    return messages
 
 
 # --- export ----------------------------------------------------------------------------------

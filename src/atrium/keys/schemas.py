@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from atrium.keys.tables import ApiKey
-from atrium.users.schemas import Input, iso_z, money
+from atrium.users.schemas import MAX_ID, Input, iso_z, money
 
 
 def masked(key: ApiKey) -> str:
@@ -34,8 +34,8 @@ class TokenCreate(Input):
 
 class TokenUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
+    rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
+    tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
 
 

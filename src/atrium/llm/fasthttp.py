@@ -26,6 +26,8 @@ from atrium.security.ssrf import check_addresses, resolve
 
 READ_SIZE = 65536
 MAX_IDLE_PER_ORIGIN = 64
+DRAIN_SECONDS = 5.0
+URL_CACHE_SIZE = 1024
 Origin = tuple[str, str, int, bool]
 
 
@@ -113,7 +115,29 @@ class _Body(httpx.AsyncByteStream):
         connection, self.connection = self.connection, None  # type: ignore[assignment]
         if connection is None:
             return
+        if self.keep_alive and not self.done and not self.until_close:
+            # the reader stopped at the last event (`[DONE]`) before the end of the body:
+            # finish reading it in the background so that the connection can be reused
+            self.transport.drain(self, connection)
+            return
         if self.done and self.keep_alive and connection.usable():
+            self.transport.release(self.origin, connection)
+        else:
+            connection.close()
+
+    async def finish(self, connection: _Connection) -> None:
+        parsed = self.parsed
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while not parsed.complete:
+                    parsed.body.clear()
+                    data = await connection.reader.read(READ_SIZE)
+                    if not data:
+                        break
+                    _feed(self.parser, data)
+        except (TimeoutError, OSError, httpx.HTTPError):
+            pass
+        if parsed.complete and connection.usable():
             self.transport.release(self.origin, connection)
         else:
             connection.close()
@@ -155,6 +179,12 @@ class FastTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.idle: dict[Origin, list[_Connection]] = defaultdict(list)
         self.ssl_context = ssl.create_default_context()
+        self.draining: set[asyncio.Task] = set()
+
+    def drain(self, body: _Body, connection: _Connection) -> None:
+        task = asyncio.get_running_loop().create_task(body.finish(connection))
+        self.draining.add(task)
+        task.add_done_callback(self.draining.discard)
 
     def release(self, origin: Origin, connection: _Connection) -> None:
         idle = self.idle[origin]
@@ -261,9 +291,39 @@ class FastTransport(httpx.AsyncBaseTransport):
         self.idle.clear()
 
 
+class _NoCookies(httpx.Cookies):
+    """Providers get no cookies and keep none: nothing one caller's call sets reaches another's."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class GatewayClient(httpx.AsyncClient):
+    """httpx's client with the per-call costs the gateway does not need taken out: provider
+    URLs are parsed once (a bounded cache) and no cookie jar is kept."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self._cookies = _NoCookies()
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
+        if not isinstance(url, str):
+            return super()._merge_url(url)
+        merged = self._urls.get(url)
+        if merged is None:
+            if len(self._urls) >= URL_CACHE_SIZE:
+                self._urls.clear()
+            merged = self._urls[url] = super()._merge_url(url)
+        return merged
+
+
 def make_fast_client() -> httpx.AsyncClient:
     """The gateway's outbound client: pooled, HTTP/1.1, never follows redirects."""
-    return httpx.AsyncClient(
+    return GatewayClient(
         transport=FastTransport(),
         timeout=httpx.Timeout(60.0, connect=10.0),
         follow_redirects=False,

@@ -8,11 +8,13 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 
 from atrium.auth.principal import Principal
 from atrium.errors import AtriumError
@@ -23,6 +25,7 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
+from atrium.llm.adapters.http import bearer, join_url, open_stream
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
     PriceBook,
@@ -43,6 +46,7 @@ from atrium.llm.errors import (
 )
 from atrium.llm.fasthttp import make_fast_client
 from atrium.llm.limits import LimitSource, MemoryLimiter, RedisLimiter
+from atrium.llm.streams import OPENAI_WIRE, ChunkSource, RawSource, openai_wire_chat
 from atrium.llm.usage import UsageWriter
 
 log = logging.getLogger("atrium.llm.gateway")
@@ -195,30 +199,6 @@ class Call:
             self.ttft_ms = self.elapsed_ms()
 
 
-@dataclass(slots=True)
-class StreamTally:
-    """Text and usage seen in a stream, for metering."""
-
-    parts: list[str] = field(default_factory=list)
-    usage: dict[str, Any] | None = None
-
-    def add(self, chunk: dict[str, Any]) -> None:
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if isinstance(content, str):
-                self.parts.append(content)
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                self.parts.append(function.get("name") or "")
-                self.parts.append(function.get("arguments") or "")
-
-    def text(self) -> str:
-        return "".join(self.parts)
-
-
 def completion_text(reply: dict[str, Any]) -> str:
     parts: list[str] = []
     for choice in reply.get("choices") or ():
@@ -231,17 +211,6 @@ def completion_text(reply: dict[str, Any]) -> str:
             parts.append(function.get("name") or "")
             parts.append(function.get("arguments") or "")
     return "".join(parts)
-
-
-def for_client(chunk: dict[str, Any], want_usage: bool) -> dict[str, Any] | None:
-    """The chunk as the client asked for it: usage only when it asked (DECISIONS 16)."""
-    if want_usage or "usage" not in chunk:
-        return chunk
-    if not chunk.get("choices"):
-        return None
-    chunk = dict(chunk)
-    del chunk["usage"]
-    return chunk
 
 
 # --- the gateway ----------------------------------------------------------------------
@@ -439,16 +408,23 @@ class Gateway:
         self, principal: Principal, body: dict, *, origin: str = "api"
     ) -> dict[str, Any]:
         """One chat completion (OpenAI `chat.completion` dict), metered."""
+        reply, _raw = await self._complete(principal, body, origin)
+        return reply
+
+    async def complete_json(self, principal: Principal, body: Any, *, origin: str = "api") -> bytes:
+        """The same completion as JSON bytes (relayed unchanged where the provider's are)."""
+        reply, raw = await self._complete(principal, body, origin)
+        return raw if raw is not None else orjson.dumps(reply)
+
+    async def _complete(
+        self, principal: Principal, body: Any, origin: str
+    ) -> tuple[dict[str, Any], bytes | None]:
         call = Call(principal, origin, "chat", stream=False)
         try:
             check_chat_body(body)
             route = await self._route(principal, body.get("model"), call)
-            reply = await self._in_order(
-                route,
-                call,
-                lambda entry, model: get_adapter(entry.type).chat(
-                    self.client, entry.target, self._payload(entry, model, body)
-                ),
+            reply, raw = await self._in_order(
+                route, call, lambda entry, model: self._chat(entry, model, body)
             )
         except AtriumError as exc:
             self._meter_error(call, exc)
@@ -459,35 +435,52 @@ class Gateway:
             lambda: tokens.count_message_tokens(body["messages"], call.upstream_model),
             lambda: tokens.count_tokens(completion_text(reply), call.upstream_model),
         )
-        return reply
+        return reply, raw
 
-    async def stream(
+    async def _chat(
+        self, entry: ProviderEntry, model: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bytes | None]:
+        payload = self._payload(entry, model, body)
+        if entry.type in OPENAI_WIRE:
+            return await openai_wire_chat(self.client, entry.target, payload)
+        return await get_adapter(entry.type).chat(self.client, entry.target, payload), None
+
+    def stream(
         self, principal: Principal, body: dict, *, origin: str = "api"
     ) -> AsyncIterator[dict[str, Any]]:
         """Chunks of one streamed completion as they arrive; routing, limit and upstream
         errors before the first chunk raise before anything is yielded."""
+        return self._stream(principal, body, origin, as_bytes=False)
+
+    def stream_sse(
+        self, principal: Principal, body: dict, *, origin: str = "api"
+    ) -> AsyncIterator[bytes]:
+        """The same stream as server-sent-event bytes (without the final `[DONE]`)."""
+        return self._stream(principal, body, origin, as_bytes=True)
+
+    async def _stream(
+        self, principal: Principal, body: dict, origin: str, *, as_bytes: bool
+    ) -> AsyncIterator[Any]:
         call = Call(principal, origin, "chat", stream=True)
         try:
             check_chat_body(body)
             want_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             route = await self._route(principal, body.get("model"), call)
-            upstream, first = await self._in_order(
-                route, call, lambda entry, model: self._open_stream(entry, model, body)
+            source, first = await self._in_order(
+                route,
+                call,
+                lambda entry, model: self._open_source(entry, model, body, want_usage, as_bytes),
             )
         except AtriumError as exc:
             self._meter_error(call, exc)
             raise
         call.mark_first_chunk()
-        tally = StreamTally()
         finished = False
         try:
-            chunk = first
-            while chunk is not None:
-                tally.add(chunk)
-                shown = for_client(chunk, want_usage)
-                if shown is not None:
-                    yield shown
-                chunk = await anext(upstream, None)
+            piece = first
+            while piece is not None:
+                yield piece
+                piece = await source.next()
             finished = True
         except UpstreamError as exc:
             error = mapped_error(exc, call.entry)  # type: ignore[arg-type]
@@ -495,9 +488,10 @@ class Gateway:
             finished = None  # metered
             raise error from exc
         finally:
-            await upstream.aclose()
+            await source.aclose()
             if finished is False:
                 self._meter(call, status_code=CANCELLED, error="client disconnected")
+        tally = source.tally
         await self._meter_success(
             call,
             tally.usage,
@@ -505,18 +499,42 @@ class Gateway:
             lambda: tokens.count_tokens(tally.text(), call.upstream_model),
         )
 
-    async def _open_stream(
-        self, entry: ProviderEntry, model: str, body: dict[str, Any]
-    ) -> tuple[AsyncIterator[dict[str, Any]], dict[str, Any] | None]:
-        upstream = get_adapter(entry.type).stream_chat(
-            self.client, entry.target, self._payload(entry, model, body)
-        )
+    async def _open_source(
+        self,
+        entry: ProviderEntry,
+        model: str,
+        body: dict[str, Any],
+        want_usage: bool,
+        as_bytes: bool,
+    ) -> tuple[ChunkSource | RawSource, Any]:
+        """Open the provider's stream and read up to its first piece (so that a failure
+        before anything was relayed can still fall back to another provider)."""
+        payload = self._payload(entry, model, body)
+        source: ChunkSource | RawSource
+        stack = AsyncExitStack()
         try:
-            first = await anext(upstream, None)
+            if as_bytes and entry.type in OPENAI_WIRE:
+                options = {**(body.get("stream_options") or {}), "include_usage": True}
+                response = await stack.enter_async_context(
+                    open_stream(
+                        self.client,
+                        entry.target,
+                        "POST",
+                        join_url(entry.target.api_base, "/chat/completions"),
+                        json={**payload, "stream": True, "stream_options": options},
+                        headers={**bearer(entry.target), "Accept-Encoding": "identity"},
+                    )
+                )
+                source = RawSource(stack, response, entry.target, want_usage)
+            else:
+                upstream = get_adapter(entry.type).stream_chat(self.client, entry.target, payload)
+                stack.push_async_callback(upstream.aclose)  # type: ignore[attr-defined]
+                source = ChunkSource(upstream, want_usage, as_bytes)
+            first = await source.next()
         except BaseException:
-            await upstream.aclose()
+            await stack.aclose()
             raise
-        return upstream, first
+        return source, first
 
     # embeddings
 

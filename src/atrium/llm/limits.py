@@ -42,6 +42,10 @@ class _CachedLimits:
     key: Limits
 
 
+def month_key(now: datetime) -> str:
+    return f"{now.year:04d}{now.month:02d}"
+
+
 def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -146,7 +150,7 @@ class MemoryLimiter:
         return window
 
     async def _spent(self, scope: str, ident: int, now: datetime) -> float:
-        month = now.strftime("%Y%m")
+        month = month_key(now)
         key = (scope, ident, month)
         if key not in self.spend:
             self.spend[key] = await self.source.month_spend(scope, ident, month_start(now))
@@ -173,7 +177,7 @@ class MemoryLimiter:
 
     async def record(self, principal: Principal, tokens: int, cost: float) -> None:
         minute = int(time.time() // 60)
-        month = datetime.now(UTC).strftime("%Y%m")
+        month = month_key(datetime.now(UTC))
         for scope, ident in _idents(principal):
             window = self.windows.get((scope, ident))
             if window is not None and window[0] == minute:
@@ -210,7 +214,7 @@ class RedisLimiter:
         now_s = time.time()
         minute, retry = int(now_s // 60), 60 - int(now_s % 60)
         now = datetime.now(UTC)
-        month = now.strftime("%Y%m")
+        month = month_key(now)
         pipe = self.redis.pipeline(transaction=False)
         for scope, ident, _ in scopes:
             requests, tokens, spend = self._keys(scope, ident, minute, month)
@@ -246,7 +250,7 @@ class RedisLimiter:
         user, key = await self.source.of(principal)
         budgets = {"user": user.budget, "key": key.budget}
         minute = int(time.time() // 60)
-        month = datetime.now(UTC).strftime("%Y%m")
+        month = month_key(datetime.now(UTC))
         pipe = self.redis.pipeline(transaction=False)
         for scope, ident in _idents(principal):
             _requests, token_key, spend_key = self._keys(scope, ident, minute, month)

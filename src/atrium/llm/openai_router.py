@@ -71,20 +71,18 @@ def _sse(chunk: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-async def _relay(
-    first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]]
-) -> AsyncIterator[bytes]:
+async def _relay(first: bytes | None, pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     try:
         if first is not None:
-            yield _sse(first)
-            async for chunk in chunks:
-                yield _sse(chunk)
+            yield first
+            async for piece in pieces:
+                yield piece
         yield DONE
     except AtriumError as exc:
         # after the first byte the status is sent: an error event, and no [DONE] (DECISIONS 23)
         yield _sse(openai_error_body(exc))
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await pieces.aclose()  # type: ignore[attr-defined]
 
 
 @router.get("/models", responses=RESPONSES)
@@ -111,21 +109,21 @@ async def create_chat_completion(principal: LlmExecute, request: Request) -> Res
     gateway = request.app.state.gateway
     body = await read_json(request)
     if isinstance(body, dict) and body.get("stream") is True:
-        chunks = gateway.stream(principal, body, origin="v1")
+        pieces = gateway.stream_sse(principal, body, origin="v1")
         try:
-            first = await anext(chunks, None)
+            first = await anext(pieces, None)
         except AtriumError as exc:
             return openai_error(exc)
         return StreamingResponse(
-            _relay(first, chunks),
+            _relay(first, pieces),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     try:
-        reply = await gateway.complete(principal, body, origin="v1")
+        reply = await gateway.complete_json(principal, body, origin="v1")
     except AtriumError as exc:
         return openai_error(exc)
-    return Response(orjson.dumps(reply), media_type=JSON)
+    return Response(reply, media_type=JSON)
 
 
 @router.post("/embeddings", responses=RESPONSES)

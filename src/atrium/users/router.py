@@ -9,6 +9,7 @@ from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.users import service as users_service
 from atrium.users.schemas import (
+    MAX_ID,
     AdminUserRead,
     AdminUserUpdate,
     CursorQuery,
@@ -32,7 +33,7 @@ async def list_users(
     search: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     cursor: CursorQuery = None,
 ) -> list[dict[str, Any]]:
     """Users by id; `search` matches email, username or name. Next page: `X-Next-Cursor`."""
@@ -75,7 +76,9 @@ async def delete_user(
 ) -> dict:
     """Delete the user and everything they own; usage and audit rows are anonymised."""
     hooks = request.app.state.user_deletion_hooks
-    await users_service.delete_user(session, principal.user_id, user_id, hooks)
+    await users_service.delete_user(
+        session, principal.user_id, user_id, hooks, actor_role=principal.role
+    )
     return {"message": "User deleted successfully"}
 
 

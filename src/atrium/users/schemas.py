@@ -91,8 +91,8 @@ class AdminUserUpdate(Input):
     username: str | None = None
     full_name: str | None = Field(default=None, max_length=200)
     password: str | None = None
-    rpm_limit: int | None = Field(default=None, ge=0)
-    tpm_limit: int | None = Field(default=None, ge=0)
+    rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
+    tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
 
 

@@ -222,6 +222,12 @@ async def _guard_last_admin(session: AsyncSession, user: User, *, keeps_admin: b
         raise LastAdmin()
 
 
+def _guard_admin_account(user: User, actor_role: str) -> None:
+    """A role granted user management may not touch an administrator's account."""
+    if user.role == "admin" and actor_role != "admin":
+        raise Forbidden("Only administrators can change an administrator's account")
+
+
 def _invalidate(session: AsyncSession) -> None:
     cache = session.info.get("auth_cache")
     if cache is not None:
@@ -246,6 +252,7 @@ async def update_user(
     if user_id == actor_id and not active:
         raise SelfChange("You cannot deactivate your own account")
     await _guard_last_admin(session, user, keeps_admin=role == "admin" and active)
+    _guard_admin_account(user, actor_role)
     email = validated_email(changes["email"]) if changes.get("email") else user.email
     username = validated_username(changes["username"]) if changes.get("username") else user.username
     if email != user.email or username.lower() != user.username.lower():
@@ -269,6 +276,8 @@ async def delete_user(
     actor_id: int,
     user_id: int,
     hooks: Sequence[UserDeletionHook] = (),
+    *,
+    actor_role: str = "admin",
 ) -> None:
     """Delete a user and everything they own (DECISIONS 8).
 
@@ -279,6 +288,7 @@ async def delete_user(
         raise SelfChange("Cannot delete your own account")
     user = await get_user(session, user_id)
     await _guard_last_admin(session, user, keeps_admin=False)
+    _guard_admin_account(user, actor_role)
     for hook in hooks:
         await hook(session, user_id)
     await session.execute(

@@ -11,6 +11,7 @@ from atrium.errors import BadRequest, Forbidden
 from atrium.keys import service as keys_service
 from atrium.users import service as users_service
 from atrium.users.schemas import (
+    MAX_ID,
     IdPath,
     VaultUserCreate,
     VaultUserRead,
@@ -37,7 +38,7 @@ async def list_vault_users(
     principal: UsersRead,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     users = await users_service.list_users(session, limit=limit, offset=offset)
     counts = await keys_service.count_active_by_user(session, [user.id for user in users])
@@ -98,6 +99,11 @@ async def deactivate_vault_user(
 ) -> dict:
     """Vault's delete is a deactivation; the user comes back with status `inactive`."""
     user = await users_service.update_user(
-        session, principal.user_id, user_id, {"is_active": False}, request.app.state.settings
+        session,
+        principal.user_id,
+        user_id,
+        {"is_active": False},
+        request.app.state.settings,
+        actor_role=principal.role,
     )
     return await _shaped(session, user)
