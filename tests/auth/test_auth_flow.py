@@ -150,6 +150,11 @@ def test_docs_authorize_flow_through_token_endpoint(client: TestClient) -> None:
         if scheme.get("type") == "oauth2"
     ]
     assert flows == ["/api/v1/auth/token"]
+    # Swagger sends the token only to operations that declare the scheme
+    for path, method in (("/api/v1/auth/me", "get"), ("/api/v1/tokens", "post")):
+        security = spec["paths"][path][method]["security"]
+        assert {"OAuth2PasswordBearer": []} in security and {"APIKeyHeader": []} in security
+    assert "security" not in spec["paths"]["/api/v1/auth/register"]["post"]
     response = client.post(
         "/api/v1/auth/token",
         data={"grant_type": "password", "username": "frank", "password": PASSWORD},
@@ -191,7 +196,10 @@ def test_expired_and_tampered_tokens_are_401(client: TestClient, app: FastAPI, c
     assert client.get("/api/v1/auth/me", headers=bearer(tampered)).status_code == 401
     assert client.get("/api/v1/auth/me", headers=bearer("garbage")).status_code == 401
     assert client.get("/api/v1/auth/me").status_code == 401
+    assert client.get("/api/v1/auth/me", headers={"Authorization": "Basic abc"}).status_code == 401
     assert client.get("/api/v1/auth/me", headers=user.headers).status_code == 200
+    lower = {"Authorization": f"bearer {user.token}"}
+    assert client.get("/api/v1/auth/me", headers=lower).status_code == 200
 
 
 def test_refresh_rotates_and_reuse_revokes_family(client: TestClient, app: FastAPI, run) -> None:

@@ -325,3 +325,25 @@ def test_search_setting_must_be_a_url(client, provider):
         headers=provider["headers"],
     )
     assert response.status_code == 422
+
+
+def test_failing_search_endpoint_is_a_warning_not_an_error(client, create_user, fake, provider):
+    async def broken(request):
+        return JSONResponse({"error": "down"}, status_code=500)
+
+    with serve_app(Starlette(routes=[Route("/search", broken)])) as base:
+        admin = provider["headers"]
+        client.put(
+            "/api/v1/admin/settings", json={"web_search_url": f"{base}/search"}, headers=admin
+        )
+        try:
+            owner = create_user()
+            conversation = new_conversation(client, owner.headers)
+            response = send(client, owner.headers, conversation["id"], internet_enabled=True)
+        finally:
+            client.put("/api/v1/admin/settings", json={"web_search_url": None}, headers=admin)
+    assert response.status_code == 200
+    assert response.json()["warnings"] == [
+        "Web search failed: the search endpoint answered HTTP 500"
+    ]
+    assert response.json()["content"] == "Hello there, friend!"

@@ -1,10 +1,12 @@
 """The one dependency every route uses to declare who may call it."""
 
+import inspect
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from atrium.auth.principal import AuthCache, Principal
@@ -46,17 +48,38 @@ async def authenticate(request: Request, credential: str) -> Principal:
     return principal
 
 
+def credential_of(request: Request) -> str | None:
+    """`Authorization: Bearer <token or key>`, else `X-API-Key: <key>`.
+
+    Read here rather than through the OAuth2/API-key security dependencies, which cost two
+    extra dependency resolutions on every request; `security_schemes` puts them back into
+    the OpenAPI document so that the /docs Authorize button still works.
+    """
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return headers.get("x-api-key") or None
+
+
+_REQUEST_ONLY = inspect.Signature(
+    [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)],
+    return_annotation=Principal,
+)
+
+
 def require(
     resource: str | None = None, action: str | None = None
 ) -> Callable[..., Awaitable[Principal]]:
     """Authenticate the caller and, when given, check `resource:action` on their role."""
 
     async def dependency(
-        request: Request,
-        bearer: Annotated[str | None, Depends(bearer_scheme)],
-        api_key: Annotated[str | None, Depends(api_key_scheme)],
+        request: Request, bearer: str | None = None, api_key: str | None = None
     ) -> Principal:
-        credential = bearer or api_key
+        # other dependencies may call this with credentials they already read
+        credential = bearer or api_key or credential_of(request)
         if not credential:
             raise Unauthorized("Not authenticated", headers={"WWW-Authenticate": "Bearer"})
         principal = await authenticate(request, credential)
@@ -65,7 +88,53 @@ def require(
         return principal
 
     dependency.permission = (resource, action)  # type: ignore[attr-defined]
+    # FastAPI resolves only `request`; the credentials come from the headers
+    dependency.__signature__ = _REQUEST_ONLY  # type: ignore[attr-defined]
     return dependency
+
+
+SECURITY_SCHEMES = {
+    "OAuth2PasswordBearer": {
+        "type": "oauth2",
+        "flows": {"password": {"scopes": {}, "tokenUrl": "/api/v1/auth/token"}},
+    },
+    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+SECURITY_REQUIREMENT = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+
+
+def _declares_access(dependant: Any) -> bool:
+    return any(
+        hasattr(dependency.call, "permission") or _declares_access(dependency)
+        for dependency in dependant.dependencies
+    )
+
+
+def document_security(app: FastAPI) -> None:
+    """Mark every operation guarded by `require(...)` as needing a bearer token or a key."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+            SECURITY_SCHEMES
+        )
+        for context in iter_route_contexts(app.routes):
+            if not isinstance(context.original_route, APIRoute):
+                continue
+            if not _declares_access(context.dependant):
+                continue
+            operations = schema.get("paths", {}).get(context.path_format, {})
+            for method in context.methods or ():
+                operation = operations.get(method.lower())
+                if operation is not None:
+                    operation["security"] = SECURITY_REQUIREMENT
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def public() -> None:

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
 from atrium.auth import service as auth_service
-from atrium.auth.deps import CurrentPrincipal, Public, bearer_scheme
+from atrium.auth.deps import CurrentPrincipal, Public, bearer_scheme, document_security
 from atrium.auth.principal import Principal
 from atrium.auth.schemas import (
     AuthRead,
@@ -232,3 +232,4 @@ def setup(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.login_throttle = make_throttle(app.state.redis, settings.login_max_failures)
     app.state.client_address = ClientAddress(settings.trusted_proxies)
+    document_security(app)

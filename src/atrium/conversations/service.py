@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -376,25 +377,31 @@ async def add_messages(
     and, from a user message, the title of a conversation that has the default one
     (DECISIONS 22)."""
     now = utcnow()
-    messages = [
-        Message(
-            conversation_id=conversation.id,
-            role=item.role,
-            content=item.content,
-            model=item.model,
-            thinking_content=item.thinking_content,
-            thinking_duration_ms=item.thinking_duration_ms,
-            incomplete=item.incomplete,
-            meta=item.meta or None,
-            created_at=item.created_at or now,
-        )
+    values = [
+        {
+            "conversation_id": conversation.id,
+            "role": item.role,
+            "content": item.content,
+            "model": item.model,
+            "thinking_content": item.thinking_content,
+            "thinking_duration_ms": item.thinking_duration_ms,
+            "incomplete": item.incomplete,
+            "meta": item.meta or None,
+            "created_at": item.created_at or now,
+        }
         for item in new
     ]
-    session.add_all(messages)
-    await session.flush()
-    for message, item in zip(messages, new, strict=True):
-        for position, file in enumerate(item.files):
-            session.add(MessageFile(message_id=message.id, file_id=file.id, position=position))
+    # One multi-row INSERT (the ORM would send one per row to learn each id); ids grow in
+    # insertion order, so the sorted ids pair with `new` in order.
+    ids = sorted(await session.scalars(insert(Message).values(values).returning(Message.id)))
+    messages = [Message(id=ident, **row) for ident, row in zip(ids, values, strict=True)]
+    links = [
+        {"message_id": message.id, "file_id": file.id, "position": position}
+        for message, item in zip(messages, new, strict=True)
+        for position, file in enumerate(item.files)
+    ]
+    if links:
+        await session.execute(insert(MessageFile), links)
     changes: dict[str, Any] = {
         "message_count": Conversation.message_count + len(new),
         "updated_at": now,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auth.deps import api_key_scheme, bearer_scheme, require
+from atrium.auth.deps import credential_of, require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import AtriumError
@@ -118,16 +118,15 @@ async def delete_file(
 
 async def signed_or_authenticated(
     request: Request,
-    bearer: Annotated[str | None, Depends(bearer_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
     exp: Annotated[int | None, Query(description="Expiry of a signed link")] = None,
     sig: Annotated[str | None, Query(description="Signature of a signed link")] = None,
 ) -> Principal | None:
     """A signed link (`exp` and `sig` from `file_path`) needs no header; otherwise the caller
     authenticates as on any route and needs files:read."""
-    if exp is not None and sig is not None and not (bearer or api_key):
+    credential = credential_of(request)
+    if exp is not None and sig is not None and not credential:
         return None
-    return await _files_read(request, bearer, api_key)
+    return await _files_read(request, credential)
 
 
 signed_or_authenticated.permission = ("files", "read")  # type: ignore[attr-defined]

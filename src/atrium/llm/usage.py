@@ -3,12 +3,11 @@ daily roll-ups updated from the same batches (DECISIONS 20)."""
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Date, case, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -130,8 +129,39 @@ class UsageWriter:
         await self.flush()
 
 
-def group_sum(rows: Iterable[dict[str, Any]], key: str) -> dict[Any, float]:
-    totals: dict[Any, float] = defaultdict(float)
-    for row in rows:
-        totals[row[key]] += row["cost_usd"]
-    return totals
+async def rebuild_rollups(session: AsyncSession) -> int:
+    """Recompute the daily roll-ups from the records (after a bulk import); returns rows."""
+    record = UsageRecord.__table__
+    if session.bind.dialect.name == "postgresql":
+        day = cast(func.timezone("UTC", record.c.created_at), Date)
+    else:
+        day = func.date(record.c.created_at)
+    grouped = select(
+        day.label("day"),
+        record.c.user_id,
+        record.c.model,
+        record.c.provider,
+        func.count().label("calls"),
+        func.sum(case((record.c.status != "ok", 1), else_=0)).label("errors"),
+        func.sum(record.c.prompt_tokens).label("prompt_tokens"),
+        func.sum(record.c.completion_tokens).label("completion_tokens"),
+        func.sum(record.c.cost_usd).label("cost_usd"),
+        func.sum(record.c.latency_ms).label("latency_ms_sum"),
+        func.max(record.c.created_at).label("last_at"),
+    ).group_by(day, record.c.user_id, record.c.model, record.c.provider)
+    await session.execute(delete(UsageDaily))
+    columns = [
+        "day",
+        "user_id",
+        "model",
+        "provider",
+        "calls",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "latency_ms_sum",
+        "last_at",
+    ]
+    await session.execute(insert(UsageDaily).from_select(columns, grouped))
+    return int(await session.scalar(select(func.count()).select_from(UsageDaily)) or 0)
