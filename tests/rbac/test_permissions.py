@@ -47,6 +47,8 @@ def test_matrix_shape(client: TestClient, admin) -> None:
 def test_roles_crud(client: TestClient, admin) -> None:
     roles = client.get("/api/v1/permissions/roles", headers=admin.headers)
     assert roles.status_code == 200 and {r["id"] for r in roles.json()} >= BUILTIN
+    first_two = client.get("/api/v1/permissions/roles?limit=2", headers=admin.headers).json()
+    assert [r["id"] for r in first_two] == ["admin", "moderator"]
     created = make_role(client, admin.headers, "Support Agent", {"projects": ["read"]}, level=4)
     assert created["id"] == "support_agent"
     assert created["permissions"] == {"projects": ["read"]}

@@ -38,8 +38,13 @@ async def read_matrix(principal: PermissionsRead, session: SessionDep) -> dict[s
 
 
 @router.get("/roles", response_model=list[RoleRead])
-async def list_roles(principal: PermissionsRead, session: SessionDep) -> list[dict[str, Any]]:
-    return await rbac_service.list_roles(session)
+async def list_roles(
+    principal: PermissionsRead,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[dict[str, Any]]:
+    return await rbac_service.list_roles(session, limit=limit, offset=offset)
 
 
 @router.get("/roles/{role_id}", response_model=RoleRead)

@@ -99,9 +99,15 @@ async def read_role(session: AsyncSession, role_id: str) -> dict[str, Any]:
     return role_read(role, (await grants_of(session, [role.id])).get(role.id, {}))
 
 
-async def list_roles(session: AsyncSession) -> list[dict[str, Any]]:
-    roles = list(await session.scalars(select(Role).order_by(Role.level, Role.id)))
-    grants = await grants_of(session)
+async def list_roles(
+    session: AsyncSession, *, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Roles, most privileged first; `limit`/`offset` page through them."""
+    query = select(Role).order_by(Role.level, Role.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    roles = list(await session.scalars(query))
+    grants = await grants_of(session, [role.id for role in roles])
     return [role_read(role, grants.get(role.id, {})) for role in roles]
 
 
