@@ -8,12 +8,14 @@ its own process, pinned to the CPUs of the server under test, for both measureme
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.context import BenchContext, ensure_success
 from bench.errors import Skip
 from bench.servers import UVICORN_OPTIONS, Launch, free_port, serve
 
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 MODEL = "bench-model"
 PROVIDER = "bench-upstream"
 COMPLETION = json.dumps(
@@ -108,10 +110,10 @@ async def upstream_for(ctx: BenchContext) -> tuple[str, dict[str, str]]:
     if cached is not None:
         return cached
     admin = ctx.require_admin()
-    workdir = Path(os.environ.get("TMPDIR", "/tmp"))
+    workdir = Path(tempfile.gettempdir())
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.scenarios.gateway_upstream:app",
-               "--app-dir", str(Path(__file__).resolve().parents[2]),
+               "--app-dir", REPO_ROOT,
                "--host", "127.0.0.1", "--port", str(port), *UVICORN_OPTIONS,
                "--log-level", "warning"]  # fmt: skip
     launch = Launch("gateway-upstream", command, port, "/v1/models", workdir)

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.llm.helpers import add_provider, flush, usage_rows

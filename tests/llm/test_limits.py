@@ -29,8 +29,11 @@ def provider(client: TestClient, upstream) -> dict:
 
         async with app.state.db.sessions() as session:
             user = await users_service.create_user(
-                session, email="lim-admin@example.com", username="lim_admin",
-                password="Pw-admin-12345", role="admin",
+                session,
+                email="lim-admin@example.com",
+                username="lim_admin",
+                password="Pw-admin-12345",
+                role="admin",
             )
             await session.commit()
             return user.id

@@ -25,7 +25,7 @@ def settings_overrides() -> dict[str, object]:
     return {"redis_url": url}
 
 
-def test_two_processes_share_the_counters(client, app, provider, create_user):
+def test_two_processes_share_the_counters(client, app, provider, create_user):  # noqa: F811
     assert app.state.gateway.limiter.__class__.__name__ == "RedisLimiter"
     user = create_user("user")
     limit_user(client, provider, user, rpm_limit=2)

@@ -39,8 +39,17 @@ def test_available_lists_nine_types(client, as_user):
     response = client.get("/api/v1/llm/providers/available", headers=as_user("viewer"))
     assert response.status_code == 200
     types = [p["type"] for p in response.json()["available_providers"]]
-    assert types == ["openai", "anthropic", "google", "cohere", "together", "replicate",
-                     "vllm", "ollama", "custom"]
+    assert types == [
+        "openai",
+        "anthropic",
+        "google",
+        "cohere",
+        "together",
+        "replicate",
+        "vllm",
+        "ollama",
+        "custom",
+    ]
     openai = response.json()["available_providers"][0]
     assert openai["default_api_base"] == "https://api.openai.com/v1"
     assert {f["name"] for f in openai["config_fields"]} >= {"api_key", "api_base"}
@@ -86,7 +95,10 @@ def test_base_url_accepted_as_input(client, admin, upstream):
 
 def test_create_validation(client, admin):
     bad_type = {"name": "x", "type": "skynet"}
-    assert client.post("/api/v1/llm/providers", json=bad_type, headers=admin.headers).status_code == 422
+    assert (
+        client.post("/api/v1/llm/providers", json=bad_type, headers=admin.headers).status_code
+        == 422
+    )
     bad_scheme = {"name": "x", "type": "custom", "api_base": "ftp://example.com"}
     response = client.post("/api/v1/llm/providers", json=bad_scheme, headers=admin.headers)
     assert response.status_code == 400 and response.json()["code"] == "invalid_api_base"
@@ -103,7 +115,9 @@ def test_duplicate_name_is_409(client, admin, upstream):
 def test_permissions(client, as_user, admin, upstream):
     body = {"name": "nope", "type": "custom", "api_base": "https://api.example.com/v1"}
     assert client.post("/api/v1/llm/providers", json=body).status_code == 401
-    assert client.post("/api/v1/llm/providers", json=body, headers=as_user("user")).status_code == 403
+    assert (
+        client.post("/api/v1/llm/providers", json=body, headers=as_user("user")).status_code == 403
+    )
     created = add_provider(client, admin.headers, upstream[1], name="Locked")
     user = as_user("user")
     assert client.get(f"/api/v1/llm/providers/{created['id']}", headers=user).status_code == 200
@@ -121,15 +135,23 @@ def test_user_providers_are_private_and_ssrf_checked(client, app, builder, creat
             headers=builder.headers,
         )
         assert response.status_code == 400, address
-    public = {"name": "mine", "type": "openai", "api_base": "https://93.184.215.14/v1",
-              "api_key": SECRET, "models": ["my-model"]}
+    public = {
+        "name": "mine",
+        "type": "openai",
+        "api_base": "https://93.184.215.14/v1",
+        "api_key": SECRET,
+        "models": ["my-model"],
+    }
     created = client.post("/api/v1/llm/providers", json=public, headers=builder.headers)
     assert created.status_code == 201, created.text
     mine = created.json()
     assert mine["is_global"] is False and mine["owner_id"] == str(builder.id)
     # an admin may point a global provider at a private address (a local vLLM)
     admin_local = {"name": "local-vllm", "type": "vllm", "api_base": "http://127.0.0.1:8000/v1"}
-    assert client.post("/api/v1/llm/providers", json=admin_local, headers=admin.headers).status_code == 201
+    assert (
+        client.post("/api/v1/llm/providers", json=admin_local, headers=admin.headers).status_code
+        == 201
+    )
 
     other = create_user("builder")
     path = f"/api/v1/llm/providers/{mine['id']}"
@@ -150,7 +172,8 @@ def test_user_providers_are_private_and_ssrf_checked(client, app, builder, creat
     async def rebind() -> None:
         async with app.state.db.sessions() as session:
             await session.execute(
-                update(LlmProvider).where(LlmProvider.id == int(mine["id"]))
+                update(LlmProvider)
+                .where(LlmProvider.id == int(mine["id"]))
                 .values(api_base="http://127.0.0.1:9/v1")
             )
             await session.commit()

@@ -7,19 +7,49 @@ import pytest
 
 from tests.llm.helpers import flush
 
-ENDPOINTS = ("overview", "by-model", "by-user", "costs", "history", "top-users", "top-models",
-             "forecasts")
+ENDPOINTS = (
+    "overview",
+    "by-model",
+    "by-user",
+    "costs",
+    "history",
+    "top-users",
+    "top-models",
+    "forecasts",
+)
 _ids = count(1)
 
 
-def record(user_id, *, days_ago=0, model="gpt-4o", status="ok", prompt=100, completion=50,
-           cost=0.01, latency=500):
+def record(
+    user_id,
+    *,
+    days_ago=0,
+    model="gpt-4o",
+    status="ok",
+    prompt=100,
+    completion=50,
+    cost=0.01,
+    latency=500,
+):
     return {
-        "user_id": user_id, "key_id": None, "provider_id": None, "provider": "p",
-        "provider_type": "openai", "model": model, "origin": "test", "endpoint": "chat",
-        "stream": False, "prompt_tokens": prompt, "completion_tokens": completion,
-        "estimated": False, "cost_usd": cost, "latency_ms": latency, "ttft_ms": None,
-        "status": status, "status_code": 200 if status == "ok" else 502, "error": None,
+        "user_id": user_id,
+        "key_id": None,
+        "provider_id": None,
+        "provider": "p",
+        "provider_type": "openai",
+        "model": model,
+        "origin": "test",
+        "endpoint": "chat",
+        "stream": False,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "estimated": False,
+        "cost_usd": cost,
+        "latency_ms": latency,
+        "ttft_ms": None,
+        "status": status,
+        "status_code": 200 if status == "ok" else 502,
+        "error": None,
         "created_at": datetime.now(UTC) - timedelta(days=days_ago, seconds=next(_ids) % 50),
     }
 
@@ -40,7 +70,10 @@ def people(client, app):
 
         async with app.state.db.sessions() as session:
             user = await users_service.create_user(
-                session, email=f"{name}@example.com", username=name, password="Pw-123456789",
+                session,
+                email=f"{name}@example.com",
+                username=name,
+                password="Pw-123456789",
                 role=role,
             )
             await session.commit()
@@ -50,14 +83,25 @@ def people(client, app):
     for name, role in (("alice", "user"), ("bob", "user"), ("boss", "admin"), ("ana", "analyst")):
         user_id = client.portal.call(make, name, role)
         token = access_token_for(app, user_id, role)
-        made[name] = TestUser(user_id, f"{name}@example.com", name, "", role, token,
-                              {"Authorization": f"Bearer {token}"})
-    seed(client, app, [
-        record(made["alice"].id),
-        record(made["alice"].id, latency=1500),
-        record(made["alice"].id, status="error", prompt=0, completion=0, cost=0.0, latency=100),
-        record(made["bob"].id, model="claude-3-5-haiku-20241022", cost=0.5, days_ago=2),
-    ])
+        made[name] = TestUser(
+            user_id,
+            f"{name}@example.com",
+            name,
+            "",
+            role,
+            token,
+            {"Authorization": f"Bearer {token}"},
+        )
+    seed(
+        client,
+        app,
+        [
+            record(made["alice"].id),
+            record(made["alice"].id, latency=1500),
+            record(made["alice"].id, status="error", prompt=0, completion=0, cost=0.0, latency=100),
+            record(made["bob"].id, model="claude-3-5-haiku-20241022", cost=0.5, days_ago=2),
+        ],
+    )
     return made
 
 
@@ -79,7 +123,11 @@ def test_overview_for_an_admin_counts_everyone(client, people):
     assert body["period_days"] == 7 and body["most_used_model"] == "gpt-4o"
     assert len(body["daily_breakdown"]) == 7
     today = body["daily_breakdown"][-1]
-    assert today["calls"] == 3 and today["errors"] == 1 and today["date"] == datetime.now(UTC).date().isoformat()
+    assert (
+        today["calls"] == 3
+        and today["errors"] == 1
+        and today["date"] == datetime.now(UTC).date().isoformat()
+    )
 
 
 def test_a_user_sees_only_their_own(client, people):
@@ -116,7 +164,11 @@ def test_costs_history_and_tops(client, people):
     assert costs["total_cost"] == pytest.approx(0.52)
     assert costs["cost_by_user"] == {"bob": 0.5, "alice": 0.02}
     assert costs["projected_monthly_cost"] == pytest.approx(0.52 / 10 * 30)
-    assert len(costs["daily_costs"]) == 10 and costs["cost_trends"]["direction"] in ("up", "down", "flat")
+    assert len(costs["daily_costs"]) == 10 and costs["cost_trends"]["direction"] in (
+        "up",
+        "down",
+        "flat",
+    )
     history = client.get("/api/v1/llm/usage/history", headers=boss).json()
     assert len(history["history"]) == 7 and sum(d["calls"] for d in history["history"]) == 4
     by_cost = client.get("/api/v1/llm/usage/top-users?metric=cost", headers=boss).json()
@@ -130,8 +182,13 @@ def test_costs_history_and_tops(client, people):
 
 def test_forecast_needs_data(client, people):
     body = client.get("/api/v1/llm/usage/forecasts", headers=people["alice"].headers).json()
-    assert body == {"available": False, "reason": "insufficient_data", "days_needed": 6,
-                    "history_days": 1, "horizon_days": 30}
+    assert body == {
+        "available": False,
+        "reason": "insufficient_data",
+        "days_needed": 6,
+        "history_days": 1,
+        "horizon_days": 30,
+    }
 
 
 def test_forecast_with_trend_and_season(client, app, create_user):
@@ -148,10 +205,12 @@ def test_forecast_with_trend_and_season(client, app, create_user):
     first = body["forecast"][0]
     assert first["calls_lower"] <= first["calls"] <= first["calls_upper"]
     # the trend rises by one call a day; weekends carry the season's extra calls
-    weekday_points = [p for p in body["forecast"]
-                      if datetime.fromisoformat(p["date"]).weekday() < 5]
-    weekend_points = [p for p in body["forecast"]
-                      if datetime.fromisoformat(p["date"]).weekday() >= 5]
+    weekday_points = [
+        p for p in body["forecast"] if datetime.fromisoformat(p["date"]).weekday() < 5
+    ]
+    weekend_points = [
+        p for p in body["forecast"] if datetime.fromisoformat(p["date"]).weekday() >= 5
+    ]
     assert weekend_points[0]["calls"] > weekday_points[0]["calls"]
     assert weekday_points[-1]["calls"] > weekday_points[0]["calls"]
     assert 38 < first["calls"] < 50
@@ -177,11 +236,21 @@ def test_prices_are_seeded_and_admin_editable(client, people):
     prices = client.get("/api/v1/llm/prices", headers=people["alice"].headers).json()["prices"]
     gpt4o = next(p for p in prices if p["model"] == "gpt-4o" and p["provider_type"] == "openai")
     assert gpt4o["input_usd_per_mtok"] == 2.5 and gpt4o["output_usd_per_mtok"] == 10.0
-    change = {"prices": [{"provider_type": "openai", "model": "gpt-4o",
-                          "input_usd_per_mtok": 3, "output_usd_per_mtok": 12},
-                         {"model": "my-local-model", "input": 0.1, "output": 0.2}]}
-    assert client.put("/api/v1/llm/prices", json=change,
-                      headers=people["alice"].headers).status_code == 403
+    change = {
+        "prices": [
+            {
+                "provider_type": "openai",
+                "model": "gpt-4o",
+                "input_usd_per_mtok": 3,
+                "output_usd_per_mtok": 12,
+            },
+            {"model": "my-local-model", "input": 0.1, "output": 0.2},
+        ]
+    }
+    assert (
+        client.put("/api/v1/llm/prices", json=change, headers=people["alice"].headers).status_code
+        == 403
+    )
     assert client.put("/api/v1/llm/prices", json=change).status_code == 401
     updated = client.put("/api/v1/llm/prices", json=change, headers=people["boss"].headers)
     assert updated.status_code == 200
@@ -190,3 +259,35 @@ def test_prices_are_seeded_and_admin_editable(client, people):
     assert rows[("", "my-local-model")]["output_usd_per_mtok"] == 0.2
     again = client.get("/api/v1/llm/prices", headers=people["boss"].headers).json()["prices"]
     assert any(p["model"] == "my-local-model" for p in again)
+
+
+def test_rollups_rebuilt_from_records_match_the_incremental_ones(client, app, people):
+    from sqlalchemy import select
+
+    from atrium.llm.tables import UsageDaily
+    from atrium.llm.usage import rebuild_rollups
+
+    async def snapshot() -> list[tuple]:
+        async with app.state.db.sessions() as session:
+            rows = await session.execute(
+                select(
+                    UsageDaily.day,
+                    UsageDaily.user_id,
+                    UsageDaily.model,
+                    UsageDaily.calls,
+                    UsageDaily.errors,
+                    UsageDaily.prompt_tokens,
+                    UsageDaily.latency_ms_sum,
+                ).order_by(UsageDaily.day, UsageDaily.user_id, UsageDaily.model)
+            )
+            return [tuple(row) for row in rows]
+
+    async def rebuild() -> int:
+        async with app.state.db.sessions() as session:
+            count = await rebuild_rollups(session)
+            await session.commit()
+            return count
+
+    before = client.portal.call(snapshot)
+    assert client.portal.call(rebuild) == len(before)
+    assert client.portal.call(snapshot) == before

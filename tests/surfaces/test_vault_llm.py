@@ -33,14 +33,25 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
     assert client.get("/vault/models", headers=user.headers).json() == []
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
     assert config["default_model_id"] == ""
-    add_provider(client, admin.headers, upstream[1], name="local", type="vllm",
-                 models=["Qwen/Qwen2.5-7B-Instruct"], settings={"temperature": 0.3})
+    add_provider(
+        client,
+        admin.headers,
+        upstream[1],
+        name="local",
+        type="vllm",
+        models=["Qwen/Qwen2.5-7B-Instruct"],
+        settings={"temperature": 0.3},
+    )
     models = client.get("/vault/models", headers=user.headers).json()
     assert [m["id"] for m in models] == ["Qwen/Qwen2.5-7B-Instruct"]
     assert models[0]["status"] == "available" and models[0]["context_window"] == 32768
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
-    assert config == {"default_model_id": "Qwen/Qwen2.5-7B-Instruct", "default_temperature": 0.3,
-                      "default_max_tokens": 4096, "default_system_prompt": ""}
+    assert config == {
+        "default_model_id": "Qwen/Qwen2.5-7B-Instruct",
+        "default_temperature": 0.3,
+        "default_max_tokens": 4096,
+        "default_system_prompt": "",
+    }
     # a bare id with a slash is a model id, not a provider name (DECISIONS 17)
     reply = client.post(
         "/v1/chat/completions",
@@ -51,7 +62,9 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
 
 
 def test_health_reports_a_reachable_vllm(client, app, admin, upstream):
-    if not any(e.type == "vllm" for e in client.portal.call(app.state.gateway.providers.global_entries)):
+    if not any(
+        e.type == "vllm" for e in client.portal.call(app.state.gateway.providers.global_entries)
+    ):
         add_provider(client, admin.headers, upstream[1], name="local2", type="vllm", models=["m"])
     app.state.vllm_probe = None
     del app.state.vllm_probe
