@@ -16,7 +16,7 @@ def test_every_foreign_key_to_users_cascades_or_nulls() -> None:
     assert offenders == []
 
 
-def test_out_of_range_ids_are_404_not_errors(client: TestClient, admin) -> None:
+def test_out_of_range_ids_are_client_errors(client: TestClient, admin) -> None:
     for path in ("/api/v1/admin/users/99999999999999999999", "/api/v1/tokens/4294967296"):
         response = client.get(path, headers=admin.headers)
         assert response.status_code == 422, (path, response.text)
