@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from atrium.auth.principal import AuthCache, Principal
@@ -121,13 +121,11 @@ def document_security(app: FastAPI) -> None:
         schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
             SECURITY_SCHEMES
         )
-        for context in iter_route_contexts(app.routes):
-            if not isinstance(context.original_route, APIRoute):
+        for route in app.routes:
+            if not isinstance(route, APIRoute) or not _declares_access(route.dependant):
                 continue
-            if not _declares_access(context.dependant):
-                continue
-            operations = schema.get("paths", {}).get(context.path_format, {})
-            for method in context.methods or ():
+            operations = schema.get("paths", {}).get(route.path_format, {})
+            for method in route.methods or ():
                 operation = operations.get(method.lower())
                 if operation is not None:
                     operation["security"] = SECURITY_REQUIREMENT
