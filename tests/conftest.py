@@ -123,34 +123,48 @@ class TestUser:
 _serial = itertools.count(1)
 
 
+def make_user(
+    client: TestClient,
+    app: FastAPI,
+    role: str = "user",
+    *,
+    password: str | None = None,
+    **fields: str,
+) -> TestUser:
+    n = next(_serial)
+    email = fields.get("email") or f"user{n}-{uuid.uuid4().hex[:6]}@example.com"
+    username = fields.get("username") or f"user{n}_{uuid.uuid4().hex[:6]}"
+    password = password or f"Pw-{secrets.token_hex(8)}"
+
+    async def insert() -> int:
+        async with app.state.db.sessions() as session:
+            user = await users_service.create_user(
+                session,
+                email=email,
+                username=username,
+                password=password,
+                role=role,
+                full_name=fields.get("full_name"),
+            )
+            await session.commit()
+            return user.id
+
+    user_id = client.portal.call(insert)
+    token = access_token_for(app, user_id, role)
+    return TestUser(
+        user_id, email, username, password, role, token, {"Authorization": f"Bearer {token}"}
+    )
+
+
 @pytest.fixture
 def create_user(client: TestClient, app: FastAPI) -> Callable[..., TestUser]:
-    def factory(role: str = "user", *, password: str | None = None, **fields: str) -> TestUser:
-        n = next(_serial)
-        email = fields.get("email") or f"user{n}-{uuid.uuid4().hex[:6]}@example.com"
-        username = fields.get("username") or f"user{n}_{uuid.uuid4().hex[:6]}"
-        password = password or f"Pw-{secrets.token_hex(8)}"
+    return lambda role="user", **fields: make_user(client, app, role, **fields)
 
-        async def insert() -> int:
-            async with app.state.db.sessions() as session:
-                user = await users_service.create_user(
-                    session,
-                    email=email,
-                    username=username,
-                    password=password,
-                    role=role,
-                    full_name=fields.get("full_name"),
-                )
-                await session.commit()
-                return user.id
 
-        user_id = client.portal.call(insert)
-        token = access_token_for(app, user_id, role)
-        return TestUser(
-            user_id, email, username, password, role, token, {"Authorization": f"Bearer {token}"}
-        )
-
-    return factory
+@pytest.fixture(scope="module")
+def module_admin(client: TestClient, app: FastAPI) -> TestUser:
+    """An administrator for a module's module-scoped fixtures (providers, shared data)."""
+    return make_user(client, app, "admin")
 
 
 def access_token_for(app: FastAPI, user_id: int, role: str, minutes: int = 30) -> str:

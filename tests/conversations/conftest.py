@@ -18,27 +18,8 @@ def upstream() -> Iterator[tuple[OpenAIUpstream, str]]:
 
 
 @pytest.fixture(scope="module")
-def provider(client, upstream) -> dict:
-    from tests.conftest import access_token_for
-
-    app = client.app
-
-    async def make_admin() -> int:
-        from atrium.users import service as users_service
-
-        async with app.state.db.sessions() as session:
-            user = await users_service.create_user(
-                session,
-                email="ws-admin@example.com",
-                username="ws_admin",
-                password="Pw-admin-12345",
-                role="admin",
-            )
-            await session.commit()
-            return user.id
-
-    admin_id = client.portal.call(make_admin)
-    headers = {"Authorization": f"Bearer {access_token_for(app, admin_id, 'admin')}"}
+def provider(client, upstream, module_admin) -> dict:
+    headers = module_admin.headers
     created = add_provider(client, headers, upstream[1], name="fake", type="openai", models=MODELS)
     return {"headers": headers, "provider": created}
 

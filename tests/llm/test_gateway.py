@@ -26,28 +26,9 @@ def backup() -> Iterator[tuple[OpenAIUpstream, str]]:
 
 
 @pytest.fixture(scope="module")
-def setup_providers(client: TestClient, upstream, backup) -> dict:
+def setup_providers(client: TestClient, upstream, backup, module_admin) -> dict:
     """Two global providers serving gpt-4o (primary first), created by an admin."""
-    from tests.conftest import access_token_for
-
-    app = client.app
-
-    async def make_admin() -> int:
-        from atrium.users import service as users_service
-
-        async with app.state.db.sessions() as session:
-            user = await users_service.create_user(
-                session,
-                email="gw-admin@example.com",
-                username="gw_admin",
-                password="Pw-admin-12345",
-                role="admin",
-            )
-            await session.commit()
-            return user.id
-
-    admin_id = client.portal.call(make_admin)
-    headers = {"Authorization": f"Bearer {access_token_for(app, admin_id, 'admin')}"}
+    headers = module_admin.headers
     primary = add_provider(client, headers, upstream[1], name="primary")
     secondary = add_provider(client, headers, backup[1], name="secondary", models=["gpt-4o"])
     return {"headers": headers, "primary": primary, "secondary": secondary}

@@ -24,25 +24,8 @@ def anthropic_fake() -> Iterator[tuple[AnthropicUpstream, str]]:
 
 
 @pytest.fixture(scope="module")
-def providers(client, app, openai_fake, anthropic_fake):
-    from tests.conftest import access_token_for
-
-    async def make_admin() -> int:
-        from atrium.users import service as users_service
-
-        async with app.state.db.sessions() as session:
-            user = await users_service.create_user(
-                session,
-                email="st-admin@example.com",
-                username="st_admin",
-                password="Pw-admin-12345",
-                role="admin",
-            )
-            await session.commit()
-            return user.id
-
-    admin_id = client.portal.call(make_admin)
-    headers = {"Authorization": f"Bearer {access_token_for(app, admin_id, 'admin')}"}
+def providers(client, app, openai_fake, anthropic_fake, module_admin):
+    headers = module_admin.headers
     add_provider(client, headers, openai_fake[1], name="oai", models=["gpt-4o"])
     add_provider(
         client,
