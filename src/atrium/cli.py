@@ -45,10 +45,6 @@ def serve(
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    import os
-
-    if os.environ.get("SWITCHI"):
-        sys.setswitchinterval(float(os.environ["SWITCHI"]))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"Atrium on http://{shown}:{port} - API docs at http://{shown}:{port}/docs")
     uvicorn.run(
