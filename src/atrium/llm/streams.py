@@ -23,10 +23,10 @@ from atrium.llm.adapters.http import (
     ERROR_TEXT_LIMIT,
     bearer,
     join_url,
+    mapped_errors,
     provider_message,
+    status_error,
 )
-from atrium.llm.adapters.http import _mapped_errors as mapped_errors
-from atrium.llm.adapters.http import _status_error as status_error
 
 OPENAI_WIRE = frozenset(("openai", "together", "vllm", "custom"))
 DONE = b"[DONE]"

@@ -17,7 +17,7 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant work whether or not the account exists: an unknown user hashes a dummy."""
+    """Constant work whether or not the account exists: an unknown user meets a fixed hash."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):

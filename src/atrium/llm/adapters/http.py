@@ -118,7 +118,7 @@ def _host_of(url: str) -> str:
 
 
 @contextmanager
-def _mapped_errors(target: ProviderTarget, url: str) -> Iterator[None]:
+def mapped_errors(target: ProviderTarget, url: str) -> Iterator[None]:
     host = _host_of(url)
     try:
         yield
@@ -164,7 +164,7 @@ def provider_message(body: Any) -> str | None:
     return None
 
 
-def _status_error(target: ProviderTarget, response: httpx.Response) -> UpstreamError:
+def status_error(target: ProviderTarget, response: httpx.Response) -> UpstreamError:
     status = response.status_code
     if response.is_redirect:
         location = response.headers.get("location", "?")
@@ -200,10 +200,10 @@ async def send(
 ) -> Any:
     """Send one request and return its JSON body; errors become UpstreamError."""
     request = _build_request(client, target, method, url, json=json, params=params, headers=headers)
-    with _mapped_errors(target, url):
+    with mapped_errors(target, url):
         response = await client.send(request)
     if _failed(response):
-        raise _status_error(target, response)
+        raise status_error(target, response)
     try:
         return response.json()
     except ValueError as exc:
@@ -225,12 +225,12 @@ async def open_stream(
 ) -> AsyncIterator[httpx.Response]:
     """Open a streamed response; failures while it is read are mapped as well."""
     request = _build_request(client, target, method, url, json=json, headers=headers)
-    with _mapped_errors(target, url):
+    with mapped_errors(target, url):
         response = await client.send(request, stream=True)
         try:
             if _failed(response):
                 await response.aread()
-                raise _status_error(target, response)
+                raise status_error(target, response)
             yield response
         finally:
             await response.aclose()
