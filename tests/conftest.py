@@ -111,6 +111,8 @@ def run(client: TestClient) -> Callable:
 
 @dataclass
 class TestUser:
+    __test__ = False  # a fixture's value, not a test class
+
     id: int
     email: str
     username: str
