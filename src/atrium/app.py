@@ -24,6 +24,7 @@ log = logging.getLogger("atrium")
 ROUTER_MODULES = (
     "atrium.health.router",
     "atrium.llm.openai_router",  # early: the gateway's hot path matches after few routers
+    "atrium.conversations.router",  # early too: the workspace's sidebar list (issue 5)
     "atrium.auth.router",
     "atrium.users.router",
     "atrium.keys.router",
@@ -38,7 +39,6 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.models",
     "atrium.surfaces.vault.health",
     "atrium.projects.router",
-    "atrium.conversations.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
 )

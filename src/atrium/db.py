@@ -1,6 +1,6 @@
 """Engine, sessions and the declarative base shared by every domain's tables."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -81,6 +81,17 @@ class Database:
         await self.engine.dispose()
 
 
+def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run `hook` once this session's transaction has committed (`run_after_commit`)."""
+    session.info.setdefault("after_commit", []).append(hook)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    """The hooks given to `after_commit`; call right after a successful commit."""
+    for hook in session.info.pop("after_commit", ()):
+        await hook()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler, before the response is sent."""
     async with request.app.state.db.sessions() as session:
@@ -89,6 +100,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
             await request.app.state.auth_cache.publish_changes(session)
+            await run_after_commit(session)
         except BaseException:
             await session.rollback()
             raise

@@ -25,7 +25,7 @@ from atrium.conversations import websearch
 from atrium.conversations.schemas import MessageCreate
 from atrium.conversations.service import HistoryEntry, NewMessage
 from atrium.conversations.tables import Conversation, Message
-from atrium.db import utcnow
+from atrium.db import run_after_commit, utcnow
 from atrium.errors import AtriumError, NotFound, ServiceUnavailable
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
@@ -359,6 +359,7 @@ async def stream_events(
             reply = answer(turn, "".join(parts), incomplete=incomplete, error=error)
             message = await store_reply(session, turn, reply)
             await session.commit()
+            await run_after_commit(session)
         return message
 
     try:

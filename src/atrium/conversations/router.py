@@ -5,11 +5,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
-from atrium.conversations import generation, websearch
+from atrium.conversations import generation, listing_cache, websearch
 from atrium.conversations import service as conversations_service
+from atrium.conversations.listing_cache import ListingCache
 from atrium.conversations.schemas import (
     AdminMetrics,
     ConversationCreate,
@@ -21,6 +24,7 @@ from atrium.conversations.schemas import (
     MessageCreate,
     MessageRead,
 )
+from atrium.conversations.service import MAX_PAGE
 from atrium.conversations.tables import Conversation, Message
 from atrium.db import SessionDep, utcnow
 from atrium.errors import Forbidden
@@ -79,30 +83,70 @@ async def create_conversation(
     )
 
 
+class ListQuery(BaseModel):
+    project_id: int | None = None
+    q: str | None = Field(default=None, max_length=200, description="Search text")
+    limit: int | None = Field(default=None, ge=1, le=1000)
+    cursor: str | None = Field(default=None, max_length=200, description="From X-Next-Cursor")
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI parameters for query fields that a handler validates itself."""
+    parameters = []
+    for name, schema in model.model_json_schema()["properties"].items():
+        parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+        if "description" in schema:
+            parameter["description"] = schema["description"]
+        parameters.append(parameter)
+    return parameters
+
+
+def _list_query(request: Request) -> ListQuery:
+    try:
+        return ListQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in errors]
+        ) from None
+
+
 @router.get(
     "",
     response_model=list[ConversationSummary],
     description="The caller's conversations, most recently active first. Without `limit`, all "
     "of them up to 1,000; the next page's cursor comes in `X-Next-Cursor`. `q` searches "
     "titles and message text.",
+    openapi_extra={"parameters": _query_parameters(ListQuery)},
 )
-async def list_conversations(
-    principal: ConversationsRead,
-    session: SessionDep,
-    project_id: Annotated[int | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Search text")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    cursor: Annotated[str | None, Query(max_length=200, description="From X-Next-Cursor")] = None,
-) -> Response:
-    rows, next_cursor = await conversations_service.list_page(
-        session, principal, project_id=project_id, search=q, limit=limit, cursor=cursor
-    )
+async def list_conversations(request: Request, principal: ConversationsRead) -> Response:
+    # The sidebar's request, its first page served from `ListingCache` while the caller's
+    # conversations are unchanged. The query is validated here rather than by FastAPI, and the
+    # session opened only on a miss: both cost more than the cached page itself.
+    query = _list_query(request)
+    search = query.q if query.q and query.q.strip() else None
+
+    async def build() -> tuple[bytes, str | None]:
+        async with request.app.state.db.sessions() as session:
+            rows, next_cursor = await conversations_service.list_page(
+                session,
+                principal,
+                project_id=query.project_id,
+                search=search,
+                limit=query.limit,
+                cursor=query.cursor,
+            )
+        return orjson.dumps([_summary(row) for row in rows]), next_cursor
+
+    if query.cursor or search:
+        body, next_cursor = await build()
+    else:
+        cache: ListingCache = request.app.state.listing_cache
+        key = (principal.user_id, principal.created_at, query.project_id, query.limit)
+        size = query.limit or MAX_PAGE
+        body, next_cursor = await cache.page(principal.user_id, key, size, build)
     headers = {"X-Next-Cursor": next_cursor} if next_cursor is not None else None
-    return Response(
-        orjson.dumps([_summary(row) for row in rows]),
-        headers=headers,
-        media_type="application/json",
-    )
+    return Response(body, headers=headers, media_type="application/json")
 
 
 @router.get(
@@ -270,6 +314,8 @@ async def read_admin_metrics(principal: SystemRead, session: SessionDep) -> Admi
 
 
 def setup(app: FastAPI) -> None:
+    app.state.listing_cache = ListingCache(app.state.redis)
+    listing_cache.install(app.state.db.sessions, app.state.listing_cache)
     client = websearch.make_client()
     app.state.web_search_client = client
 

@@ -6,10 +6,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
+    Insert,
+    Integer,
     Row,
     and_,
     bindparam,
@@ -19,7 +21,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from atrium.auth.principal import Principal
+from atrium.conversations import listing_cache
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, MessageFile
 from atrium.db import utcnow
 from atrium.errors import BadRequest, NotFound
@@ -52,18 +54,19 @@ class BadCursor(BadRequest):
     detail = "The cursor is not one this list handed out"
 
 
-def _visible(principal: Principal, action: str) -> ColumnElement[bool]:
-    if principal.reaches("conversations", action):
-        return true()
-    return Conversation.user_id == principal.user_id
+# Prebuilt (every message posted looks its conversation up): no statement built per call.
+_BY_ID = select(Conversation).where(Conversation.id == bindparam("conversation_id"))
+_OWN_BY_ID = _BY_ID.where(Conversation.user_id == bindparam("user_id"))
 
 
 async def get_owned(
     session: AsyncSession, principal: Principal, conversation_id: int, action: str = "read"
 ) -> Conversation:
-    conversation = await session.scalar(
-        select(Conversation).where(Conversation.id == conversation_id, _visible(principal, action))
-    )
+    params = {"conversation_id": conversation_id}
+    statement = _BY_ID
+    if not principal.reaches("conversations", action):
+        statement, params["user_id"] = _OWN_BY_ID, principal.user_id
+    conversation = await session.scalar(statement, params)
     if conversation is None:
         raise ConversationNotFound()
     return conversation
@@ -110,6 +113,7 @@ async def create(
     )
     session.add(conversation)
     await session.flush()
+    listing_cache.changed(session, principal.user_id)
     return conversation
 
 
@@ -129,6 +133,7 @@ async def update(
         conversation.model_id = changes["model_id"] or None
     conversation.updated_at = utcnow()
     await session.flush()
+    listing_cache.changed(session, conversation.user_id)
     return conversation
 
 
@@ -136,6 +141,7 @@ async def delete(session: AsyncSession, principal: Principal, conversation_id: i
     conversation = await get_owned(session, principal, conversation_id, "delete")
     await session.delete(conversation)
     await session.flush()
+    listing_cache.changed(session, conversation.user_id)
 
 
 # --- lists -----------------------------------------------------------------------------------
@@ -150,6 +156,26 @@ SUMMARY_COLUMNS = (
     Conversation.created_at,
     Conversation.updated_at,
 )
+
+
+_conversation = Conversation.__table__.c
+# The first page, prebuilt (no statement to build or cache key to compute per request) and
+# run on the connection (no ORM): the sidebar asks for it on every load.
+_FIRST_PAGE = (
+    select(
+        _conversation.id,
+        _conversation.title,
+        _conversation.project_id,
+        _conversation.model_id,
+        _conversation.message_count,
+        _conversation.created_at,
+        _conversation.updated_at,
+    )
+    .where(_conversation.user_id == bindparam("user_id"))
+    .order_by(_conversation.updated_at.desc(), _conversation.id.desc())
+    .limit(bindparam("size", type_=Integer))
+)
+_FIRST_PAGE_IN_PROJECT = _FIRST_PAGE.where(_conversation.project_id == bindparam("project_id"))
 
 
 def _encode_cursor(conversation: Conversation | Row[Any]) -> str:
@@ -204,6 +230,8 @@ async def list_page(
     """The caller's conversations (rows of SUMMARY_COLUMNS, no ORM objects: this is the
     sidebar's hot path), most recently active first; the next page's cursor."""
     size = min(limit or MAX_PAGE, MAX_PAGE)
+    if not cursor and not (search and search.strip()):
+        return await _first_page(session, principal.user_id, project_id, size)
     query = select(*SUMMARY_COLUMNS).where(Conversation.user_id == principal.user_id)
     if project_id is not None:
         query = query.where(Conversation.project_id == project_id)
@@ -224,6 +252,19 @@ async def list_page(
         )
     query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(size + 1)
     rows = list((await session.execute(query)).all())
+    if len(rows) > size:
+        return rows[:size], _encode_cursor(rows[size - 1])
+    return rows, None
+
+
+async def _first_page(
+    session: AsyncSession, user_id: int, project_id: int | None, size: int
+) -> tuple[list[Row[Any]], str | None]:
+    params: dict[str, Any] = {"user_id": user_id, "size": size + 1}
+    statement = _FIRST_PAGE
+    if project_id is not None:
+        statement, params["project_id"] = _FIRST_PAGE_IN_PROJECT, project_id
+    rows = list((await (await session.connection()).execute(statement, params)).all())
     if len(rows) > size:
         return rows[:size], _encode_cursor(rows[size - 1])
     return rows, None
@@ -298,23 +339,27 @@ class HistoryEntry:
     files: list[StoredFile]
 
 
+_message = Message.__table__.c
+_message_file = MessageFile.__table__
+_recent = (
+    select(_message.id, _message.role, _message.content)
+    .where(_message.conversation_id == bindparam("conversation_id"))
+    .order_by(_message.id.desc())
+    .limit(bindparam("size", type_=Integer))
+    .subquery()
+)
+_HISTORY = (
+    select(_recent, _message_file.c.file_id)
+    .outerjoin(_message_file, _message_file.c.message_id == _recent.c.id)
+    .order_by(_recent.c.id, _message_file.c.position)
+)
+
+
 async def history(session: AsyncSession, conversation_id: int, limit: int) -> list[HistoryEntry]:
-    """The latest `limit` messages, oldest first, with their attachments, in one query of
-    plain rows (no ORM objects): a long conversation sends hundreds of them per turn."""
-    recent = (
-        select(Message.id, Message.role, Message.content)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.id.desc())
-        .limit(limit)
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(recent, MessageFile.file_id)
-            .outerjoin(MessageFile, MessageFile.message_id == recent.c.id)
-            .order_by(recent.c.id, MessageFile.position)
-        )
-    ).all()
+    """The latest `limit` messages, oldest first, with their attachments, in one prebuilt
+    query of plain rows (no ORM objects): a long conversation sends hundreds of them per turn."""
+    params = {"conversation_id": conversation_id, "size": limit}
+    rows = (await (await session.connection()).execute(_HISTORY, params)).all()
     files = await files_service.get_many(
         session, [row.file_id for row in rows if row.file_id is not None]
     )
@@ -370,6 +415,42 @@ async def add_message(session: AsyncSession, conversation: Conversation, **field
     return (await add_messages(session, conversation, [NewMessage(**fields)]))[0]
 
 
+MESSAGE_COLUMNS = (
+    "conversation_id",
+    "role",
+    "content",
+    "model",
+    "thinking_content",
+    "thinking_duration_ms",
+    "incomplete",
+    "meta",
+    "created_at",
+)
+
+
+@lru_cache(maxsize=16)
+def _insert_messages(rows: int) -> Insert:
+    """A prebuilt multi-row INSERT of `rows` messages (parameters `<column>_<row>`) returning
+    their ids: the ORM would send one statement per row to learn each id."""
+    table = Message.__table__
+    values = [
+        {name: bindparam(f"{name}_{row}", type_=table.c[name].type) for name in MESSAGE_COLUMNS}
+        for row in range(rows)
+    ]
+    return insert(table).values(values).returning(table.c.id)
+
+
+_TOUCH = (
+    sql_update(Conversation.__table__)
+    .where(_conversation.id == bindparam("conversation_ident"))
+    .values(
+        message_count=_conversation.message_count + bindparam("added", type_=Integer),
+        updated_at=bindparam("moment", type_=_conversation.updated_at.type),
+    )
+)
+_TOUCH_AND_TITLE = _TOUCH.values(title=bindparam("new_title", type_=_conversation.title.type))
+
+
 async def add_messages(
     session: AsyncSession, conversation: Conversation, new: list[NewMessage]
 ) -> list[Message]:
@@ -391,9 +472,10 @@ async def add_messages(
         }
         for item in new
     ]
-    # One multi-row INSERT (the ORM would send one per row to learn each id); ids grow in
-    # insertion order, so the sorted ids pair with `new` in order.
-    ids = sorted(await session.scalars(insert(Message).values(values).returning(Message.id)))
+    # Ids grow in insertion order, so the sorted ids pair with `new` in order.
+    connection = await session.connection()
+    params = {f"{name}_{row}": item[name] for row, item in enumerate(values) for name in item}
+    ids = sorted(await connection.scalars(_insert_messages(len(values)), params))
     messages = [Message(id=ident, **row) for ident, row in zip(ids, values, strict=True)]
     links = [
         {"message_id": message.id, "file_id": file.id, "position": position}
@@ -401,24 +483,22 @@ async def add_messages(
         for position, file in enumerate(item.files)
     ]
     if links:
-        await session.execute(insert(MessageFile), links)
-    changes: dict[str, Any] = {
-        "message_count": Conversation.message_count + len(new),
-        "updated_at": now,
+        await connection.execute(insert(MessageFile.__table__), links)
+    touch: dict[str, Any] = {
+        "conversation_ident": conversation.id,
+        "added": len(new),
+        "moment": now,
     }
+    statement = _TOUCH
     first_question = next((item for item in new if item.role == "user"), None)
     if first_question is not None and conversation.title in ("", DEFAULT_TITLE):
-        changes["title"] = title_from(first_question.content)
-    await session.execute(
-        sql_update(Conversation)
-        .where(Conversation.id == conversation.id)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
-    )
+        statement, touch["new_title"] = _TOUCH_AND_TITLE, title_from(first_question.content)
+    await connection.execute(statement, touch)
+    listing_cache.changed(session, conversation.user_id)
     set_committed_value(conversation, "message_count", conversation.message_count + len(new))
     set_committed_value(conversation, "updated_at", now)
-    if "title" in changes:
-        set_committed_value(conversation, "title", changes["title"])
+    if "new_title" in touch:
+        set_committed_value(conversation, "title", touch["new_title"])
     return messages
 
 

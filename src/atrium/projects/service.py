@@ -5,6 +5,7 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
+from atrium.conversations import listing_cache
 from atrium.db import utcnow
 from atrium.errors import NotFound
 from atrium.projects.schemas import ProjectCreate, ProjectUpdate
@@ -71,3 +72,4 @@ async def delete(session: AsyncSession, principal: Principal, project_id: int) -
     project = await get_owned(session, principal, project_id, "delete")
     await session.delete(project)
     await session.flush()
+    listing_cache.changed(session, project.user_id)  # its conversations went with it
