@@ -26,6 +26,12 @@ def backup() -> Iterator[tuple[OpenAIUpstream, str]]:
 
 
 @pytest.fixture(scope="module")
+def settings_overrides() -> dict[str, object]:
+    """No background flush during these tests: they flush explicitly (DECISIONS 20)."""
+    return {"usage_flush_seconds": 3600}
+
+
+@pytest.fixture(scope="module")
 def setup_providers(client: TestClient, upstream, backup, module_admin) -> dict:
     """Two global providers serving gpt-4o (primary first), created by an admin."""
     headers = module_admin.headers
