@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
 from atrium.config import Settings
+from atrium.db import after_commit
 from atrium.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
@@ -264,9 +265,10 @@ def _hooks(session: AsyncSession) -> dict[str, list[Cleanup]]:
 
 
 def delete_bytes_after_commit(session: AsyncSession, storage: Storage, keys: list[str]) -> None:
-    """Bytes go only once the rows are gone for good (a rolled-back delete keeps both)."""
+    """Bytes go once the rows are gone for good (a rolled-back delete keeps both), before the
+    response is sent."""
     for key in keys:
-        _hooks(session)["commit"].append(lambda key=key: storage.delete(key))
+        after_commit(session, lambda key=key: storage.delete(key))
 
 
 def _delete_bytes_on_rollback(session: AsyncSession, storage: Storage, key: str) -> None:
