@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from atrium.app import create_app
 from atrium.conversations.listing_cache import ListingCache
 from tests import services
+from tests.conversations.asgi import json_post_scope
 
 CONVERSATIONS = "/api/v1/conversations"
 VAULT = "/vault/conversations"
@@ -88,7 +89,6 @@ def test_streamed_reply_stored_after_the_stream_updates_the_list(client, app, cr
     gate = fake.hold_after_first_chunk()
     body = json.dumps({"content": "Stream it", "stream": True}).encode()
     path = f"{CONVERSATIONS}/{conversation['id']}/messages"
-    auth = owner.headers["Authorization"].encode()
     counts = []
 
     async def scenario():
@@ -106,24 +106,7 @@ def test_streamed_reply_stored_after_the_stream_updates_the_list(client, app, cr
             if b"event: delta" in message.get("body", b""):
                 first_delta.set()
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 1234),
-            "headers": [
-                (b"host", b"testserver"),
-                (b"content-type", b"application/json"),
-                (b"authorization", auth),
-            ],
-        }
+        scope = json_post_scope(path, owner.headers["Authorization"])
         streaming = asyncio.create_task(app(scope, receive, send))
         await asyncio.wait_for(first_delta.wait(), timeout=10)
         transport = httpx.ASGITransport(app=app)

@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.conversations.asgi import json_post_scope
 from tests.files.samples import pdf_with_text, png
 from tests.llm.upstreams import serve_app
 
@@ -159,24 +160,7 @@ def test_disconnect_mid_stream_keeps_the_partial_reply(client, app, create_user,
             if b"event: delta" in message.get("body", b""):
                 first_delta.set()
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 1234),
-            "headers": [
-                (b"host", b"testserver"),
-                (b"content-type", b"application/json"),
-                (b"authorization", owner.headers["Authorization"].encode()),
-            ],
-        }
+        scope = json_post_scope(path, owner.headers["Authorization"])
         await asyncio.wait_for(app(scope, receive, send_), timeout=10)
 
     try:

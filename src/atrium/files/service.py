@@ -244,23 +244,24 @@ Cleanup = Callable[[], Coroutine[Any, Any, None]]
 _running: set[asyncio.Task[None]] = set()
 
 
-def _hooks(session: AsyncSession) -> dict[str, list[Cleanup]]:
-    hooks = session.info.get("files_hooks")
+def _rollback_hooks(session: AsyncSession) -> list[Cleanup]:
+    """Clean-ups that run only if this transaction rolls back (a commit discards them)."""
+    hooks = session.info.get("files_rollback_hooks")
     if hooks is not None:
         return hooks
-    hooks = {"commit": [], "rollback": []}
-    session.info["files_hooks"] = hooks
+    hooks = []
+    session.info["files_rollback_hooks"] = hooks
 
-    def run(kind: str) -> None:
-        actions, hooks["commit"], hooks["rollback"] = hooks[kind], [], []
+    def on_rollback(_session: object) -> None:
+        actions, hooks[:] = list(hooks), []
         loop = asyncio.get_running_loop()
         for action in actions:
             task = loop.create_task(action())
             _running.add(task)
             task.add_done_callback(_running.discard)
 
-    event.listen(session.sync_session, "after_commit", lambda _s: run("commit"))
-    event.listen(session.sync_session, "after_rollback", lambda _s: run("rollback"))
+    event.listen(session.sync_session, "after_commit", lambda _s: hooks.clear())
+    event.listen(session.sync_session, "after_rollback", on_rollback)
     return hooks
 
 
@@ -272,7 +273,7 @@ def delete_bytes_after_commit(session: AsyncSession, storage: Storage, keys: lis
 
 
 def _delete_bytes_on_rollback(session: AsyncSession, storage: Storage, key: str) -> None:
-    _hooks(session)["rollback"].append(lambda: storage.delete(key))
+    _rollback_hooks(session).append(lambda: storage.delete(key))
 
 
 # --- upload ----------------------------------------------------------------------------------
