@@ -15,6 +15,7 @@ from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
 from atrium.middleware import RequestContextMiddleware
+from atrium.params import bound_integer_parameters
 from atrium.security.secrets import load_secrets
 from atrium.users import service as users_service
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         setup = getattr(import_module(module_name), "setup", None)
         if setup is not None:
             setup(app)
+    bound_integer_parameters(app)
 
     if settings.cors_origins:
         app.add_middleware(
