@@ -14,6 +14,7 @@ from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
+from atrium.mail.service import Mailer
 from atrium.middleware import RequestContextMiddleware
 from atrium.params import bound_integer_parameters
 from atrium.security.secrets import load_secrets
@@ -43,6 +44,7 @@ ROUTER_MODULES = (
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
     "atrium.apidocs.router",
+    "atrium.recovery.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
+    state.mailer = Mailer(settings)  # sends after the response; drained on shutdown
+    state.shutdown_hooks.append(lambda app: app.state.mailer.drain())
 
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     log_requests: bool = True
     log_level: str = "INFO"
 
+    public_base_url: str | None = Field(
+        default=None, description="Where users reach Atrium; links in emails start with it."
+    )
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    password_reset_minutes: int = 60
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:

@@ -8,6 +8,7 @@ from atrium.keys import tables as keys_tables
 from atrium.llm import tables as llm_tables
 from atrium.projects import tables as projects_tables
 from atrium.rbac import tables as rbac_tables
+from atrium.recovery import tables as recovery_tables
 from atrium.settings_store import tables as settings_store_tables
 from atrium.users import tables as users_tables
 
@@ -20,6 +21,7 @@ __all__ = [
     "llm_tables",
     "projects_tables",
     "rbac_tables",
+    "recovery_tables",
     "settings_store_tables",
     "users_tables",
 ]

@@ -2,12 +2,15 @@
 
 Writes go to a temporary object that becomes visible under its final key only on
 `commit()`; `abort()` (or a failure) leaves nothing behind. Reads stream a byte range.
+A process killed mid-upload cannot abort: `sweep()` on start removes what dead processes
+left (local temporaries carry their writer's pid; S3 multipart uploads older than a day).
 """
 
 import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +29,7 @@ class PendingWrite(Protocol):
 
 class Storage(Protocol):
     def begin(self, key: str) -> PendingWrite: ...
+    async def sweep(self) -> int: ...
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]: ...
     async def delete(self, key: str) -> None: ...
     async def close(self) -> None: ...
@@ -42,7 +46,19 @@ class LocalStorage:
         return self.root / key
 
     def begin(self, key: str) -> "LocalWrite":
-        return LocalWrite(self.tmp / uuid.uuid4().hex, self.path_of(key))
+        return LocalWrite(self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}", self.path_of(key))
+
+    async def sweep(self) -> int:
+        """Remove temporaries whose writing process is gone; the number removed."""
+        return await asyncio.to_thread(self._sweep)
+
+    def _sweep(self) -> int:
+        removed = 0
+        for entry in os.scandir(self.tmp):
+            if entry.is_file() and not _writer_alive(entry.name):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         handle = await asyncio.to_thread(open, self.path_of(key), "rb")
@@ -65,6 +81,24 @@ class LocalStorage:
 
     async def close(self) -> None:
         return None
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary's `<pid>-<hex>` name still runs (another
+    worker sharing this data directory may be writing it right now)."""
+    pid_text, _, _ = name.partition("-")
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LocalWrite:
@@ -131,6 +165,23 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def sweep(self) -> int:
+        """Abort multipart uploads started over a day ago (a live one never lasts that long)."""
+        return await asyncio.to_thread(self._sweep)
+
+    def _sweep(self) -> int:
+        cutoff = datetime.now(UTC) - timedelta(days=1)
+        removed = 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    removed += 1
+        return removed
 
     async def close(self) -> None:
         self.client.close()
