@@ -41,6 +41,7 @@ ROUTER_MODULES = (
     "atrium.projects.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
+    "atrium.auditlog.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -123,5 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body=settings.max_body_bytes,
         large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
         log_requests=settings.log_requests,
+        audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
     )
     return app

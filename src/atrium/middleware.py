@@ -46,8 +46,11 @@ class RequestContextMiddleware:
         max_body: int,
         large_bodies: dict[str, int] | None = None,
         log_requests: bool = True,
+        audit: Callable[[tuple], None] | None = None,
     ) -> None:
         self.app = app
+        # the audit log's queue `append`: one tuple per request, written later in batches
+        self.audit = audit
         self.max_body = max_body
         self.large_bodies = large_bodies or {}
         self.log_requests = log_requests
@@ -79,6 +82,22 @@ class RequestContextMiddleware:
             await _reject_too_large(send_with_id, request_id, limit)
         else:
             await self.app(scope, _limited(receive, limit), send_with_id)
+        if self.audit is not None:
+            self.audit(
+                (
+                    time.time(),
+                    scope["state"].get("principal"),
+                    scope["method"],
+                    scope.get("route"),
+                    scope["path"],
+                    scope["query_string"],
+                    status_holder[0],
+                    (time.perf_counter() - started) * 1000,
+                    scope.get("client"),
+                    scope["headers"],
+                    request_id,
+                )
+            )
         if self.log_requests:
             _log_request(scope, request_id, status_holder[0], started)
 
