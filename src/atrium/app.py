@@ -42,6 +42,8 @@ ROUTER_MODULES = (
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
     "atrium.auditlog.router",
+    "atrium.activity.router",
+    "atrium.surfaces.vault.activity",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

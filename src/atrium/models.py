@@ -1,5 +1,6 @@
 """Imports every domain's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
+from atrium.activity import tables as activity_tables
 from atrium.auditlog import tables as auditlog_tables
 from atrium.auth import tables as auth_tables
 from atrium.conversations import tables as conversations_tables
@@ -14,6 +15,7 @@ from atrium.users import tables as users_tables
 
 __all__ = [
     "Base",
+    "activity_tables",
     "auditlog_tables",
     "auth_tables",
     "conversations_tables",

@@ -20,6 +20,28 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "activity_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", atrium.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("actor_name", sa.String(length=200), nullable=True),
+        sa.Column("type", sa.String(length=16), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.String(length=1000), nullable=False),
+        sa.Column("subject_type", sa.String(length=32), nullable=True),
+        sa.Column("subject_id", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["app_user.id"],
+            name=op.f("fk_activity_event_user_id_app_user"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_activity_event")),
+    )
+    with op.batch_alter_table("activity_event", schema=None) as batch_op:
+        batch_op.create_index("ix_activity_event_user_id_id", ["user_id", "id"], unique=False)
+    op.create_table(
         "audit_chain_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("last_id", sa.Integer(), nullable=False),
@@ -124,6 +146,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("activity_event")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_user_id_id")
         batch_op.drop_index("ix_audit_log_status_id")
