@@ -44,6 +44,8 @@ ROUTER_MODULES = (
     "atrium.auditlog.router",
     "atrium.activity.router",
     "atrium.surfaces.vault.activity",
+    "atrium.insights.router",
+    "atrium.surfaces.vault.insights",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

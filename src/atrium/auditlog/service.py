@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auditlog.chain import CHAINED, Chainer
 from atrium.auditlog.errors import AuditLogOutOfReach
-from atrium.auditlog.tables import AuditChainHead, AuditLogEntry
+from atrium.auditlog.tables import (
+    BUCKETS,
+    AuditChainHead,
+    AuditLogEntry,
+    RequestActorDaily,
+    RequestHourly,
+)
 from atrium.auditlog.writer import HEAD_ID
 from atrium.auth.principal import Principal
 
@@ -151,3 +157,75 @@ async def purge_older_than(session: AsyncSession, cutoff: datetime) -> int:
         update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(anchor_hash=anchor)
     )
     return int(result.rowcount or 0)
+
+
+def _histogram_sums() -> list[Any]:
+    return [func.coalesce(func.sum(getattr(RequestHourly, name)), 0) for name in BUCKETS]
+
+
+async def traffic(session: AsyncSession, since: datetime, *, top: int = 10) -> dict[str, Any]:
+    """Request figures since `since` (whole hours) from the hourly roll-up, never the rows."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    window = RequestHourly.hour >= hour
+    totals = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(RequestHourly.requests), 0),
+                func.coalesce(func.sum(RequestHourly.client_errors), 0),
+                func.coalesce(func.sum(RequestHourly.server_errors), 0),
+                func.coalesce(func.sum(RequestHourly.latency_ms_sum), 0.0),
+                *_histogram_sums(),
+            ).where(window)
+        )
+    ).one()
+    hourly = await session.execute(
+        select(RequestHourly.hour, func.sum(RequestHourly.requests))
+        .where(window)
+        .group_by(RequestHourly.hour)
+    )
+    per_day: dict[str, int] = {}
+    for moment, count in hourly.tuples():
+        day = moment.date().isoformat()
+        per_day[day] = per_day.get(day, 0) + int(count)
+    requests_sum = func.sum(RequestHourly.requests)
+    routes = await session.execute(
+        select(
+            RequestHourly.method,
+            RequestHourly.route,
+            requests_sum,
+            func.sum(RequestHourly.server_errors),
+            func.sum(RequestHourly.latency_ms_sum),
+        )
+        .where(window)
+        .group_by(RequestHourly.method, RequestHourly.route)
+        .order_by(requests_sum.desc(), RequestHourly.route)
+        .limit(top)
+    )
+    return {
+        "requests": int(totals[0]),
+        "client_errors": int(totals[1]),
+        "server_errors": int(totals[2]),
+        "latency_ms_sum": float(totals[3]),
+        "histogram": [int(value) for value in totals[4:]],
+        "per_day": per_day,
+        "top_routes": [
+            {
+                "method": method,
+                "route": route,
+                "requests": int(count),
+                "server_errors": int(errors),
+                "latency_ms_sum": float(latency),
+            }
+            for method, route, count, errors, latency in routes.tuples()
+        ],
+    }
+
+
+async def active_actors(session: AsyncSession, since: datetime) -> int:
+    """Distinct signed-in callers since `since` (whole days), counted by pseudonym."""
+    count = await session.scalar(
+        select(func.count(func.distinct(RequestActorDaily.actor))).where(
+            RequestActorDaily.day >= since.date()
+        )
+    )
+    return int(count or 0)
