@@ -46,6 +46,8 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.activity",
     "atrium.insights.router",
     "atrium.surfaces.vault.insights",
+    "atrium.system.router",
+    "atrium.surfaces.vault.system",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
+    state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
@@ -129,5 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
         log_requests=settings.log_requests,
         audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
+        in_flight=state.in_flight,
     )
     return app
