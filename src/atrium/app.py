@@ -45,6 +45,13 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.conversations",
     "atrium.apidocs.router",
     "atrium.recovery.router",
+    "atrium.auditlog.router",
+    "atrium.activity.router",
+    "atrium.surfaces.vault.activity",
+    "atrium.insights.router",
+    "atrium.surfaces.vault.insights",
+    "atrium.system.router",
+    "atrium.surfaces.vault.system",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.started_at = None
     state.mailer = Mailer(settings)  # sends after the response; drained on shutdown
     state.shutdown_hooks.append(lambda app: app.state.mailer.drain())
+    state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
@@ -132,5 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body=settings.max_body_bytes,
         large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
         log_requests=settings.log_requests,
+        audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
+        in_flight=state.in_flight,
     )
     return app

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
 
     usage_flush_seconds: float = 1.0
+    audit_log_enabled: bool = True
+    audit_flush_seconds: float = 1.0
+    audit_log_retention_days: int = Field(default=365, ge=0, description="0 keeps rows forever")
     log_requests: bool = True
     log_level: str = "INFO"
 

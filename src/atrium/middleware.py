@@ -46,8 +46,13 @@ class RequestContextMiddleware:
         max_body: int,
         large_bodies: dict[str, int] | None = None,
         log_requests: bool = True,
+        audit: Callable[[tuple], None] | None = None,
+        in_flight: dict[str, int] | None = None,
     ) -> None:
         self.app = app
+        # the audit log's queue `append`: one tuple per request, written later in batches
+        self.audit = audit
+        self.in_flight = in_flight if in_flight is not None else {"inference": 0}
         self.max_body = max_body
         self.large_bodies = large_bodies or {}
         self.log_requests = log_requests
@@ -75,12 +80,36 @@ class RequestContextMiddleware:
 
         limit = self._limit_for(scope["path"])
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject_too_large(send_with_id, request_id, limit)
-        else:
-            await self.app(scope, _limited(receive, limit), send_with_id)
-        if self.log_requests:
-            _log_request(scope, request_id, status_holder[0], started)
+        inference = scope["path"].startswith("/v1/")
+        if inference:
+            self.in_flight["inference"] += 1
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _reject_too_large(send_with_id, request_id, limit)
+            else:
+                await self.app(scope, _limited(receive, limit), send_with_id)
+        finally:
+            # also when the app raised: the server answers 500 and the log says so
+            if inference:
+                self.in_flight["inference"] -= 1
+            if self.audit is not None:
+                self.audit(
+                    (
+                        time.time(),
+                        scope["state"].get("principal"),
+                        scope["method"],
+                        scope.get("route"),
+                        scope["path"],
+                        scope["query_string"],
+                        status_holder[0],
+                        (time.perf_counter() - started) * 1000,
+                        scope.get("client"),
+                        scope["headers"],
+                        request_id,
+                    )
+                )
+            if self.log_requests:
+                _log_request(scope, request_id, status_holder[0], started)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -1,5 +1,7 @@
 """Imports every domain's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
+from atrium.activity import tables as activity_tables
+from atrium.auditlog import tables as auditlog_tables
 from atrium.auth import tables as auth_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
@@ -14,6 +16,8 @@ from atrium.users import tables as users_tables
 
 __all__ = [
     "Base",
+    "activity_tables",
+    "auditlog_tables",
     "auth_tables",
     "conversations_tables",
     "files_tables",

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.conversations import listing_cache
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, MessageFile
@@ -115,6 +116,10 @@ async def create(
     session.add(conversation)
     await session.flush()
     listing_cache.changed(session, principal.user_id)
+    what = f"conversation '{conversation.title}'"
+    await activity_service.created(
+        session, principal, "inference", "conversation", conversation.id, what
+    )
     return conversation
 
 

@@ -17,6 +17,7 @@ import puremagic
 from sqlalchemy import ColumnElement, event, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.config import Settings
 from atrium.db import after_commit
@@ -330,6 +331,16 @@ async def store_upload(
     )
     session.add(file)
     await session.flush()
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="upload",
+        action="file.uploaded",
+        title="File uploaded",
+        description=f"{activity_service.actor_name(principal)} uploaded '{name}' ({size} bytes)",
+        subject_type="file",
+        subject_id=file.id,
+    )
     return file
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.auth.principal import Principal
 from atrium.errors import BadRequest
 from atrium.llm import forecast as forecasting
-from atrium.llm.tables import UsageDaily
+from atrium.llm.tables import UsageDaily, UsageRecord
 from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
@@ -456,3 +456,18 @@ async def forgetrace_history(
             for day in _days(first, last)
         ],
     }
+
+
+async def recent_calls(session: AsyncSession, since: datetime) -> dict[str, Any]:
+    """Every user's gateway calls since `since` (a short window: reads the indexed records)."""
+    record = UsageRecord
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(record.latency_ms), 0),
+                func.coalesce(func.sum(record.completion_tokens), 0),
+            ).where(record.created_at >= since)
+        )
+    ).one()
+    return {"calls": int(row[0]), "latency_ms_sum": int(row[1]), "completion_tokens": int(row[2])}
