@@ -49,10 +49,22 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
 
     usage_flush_seconds: float = 1.0
+
+    jobs_executor: Literal["local", "celery"] = "local"
+    job_lease_seconds: float = 30.0
+    jobs_poll_seconds: float = 1.0
+    jobs_retry_base_seconds: float = 1.0
+    jobs_imports: CommaList = Field(
+        default=[], description="Modules to import for their job runners (plugins, workers)."
+    )
+    jobs_subprocess_heavy: bool = True
+    celery_broker_url: str | None = None
+    celery_queue: str = "atrium"
+    worker_concurrency: int = 8
     log_requests: bool = True
     log_level: str = "INFO"
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "jobs_imports", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):
