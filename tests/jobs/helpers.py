@@ -25,9 +25,7 @@ def enqueue(
 
     async def go() -> int:
         async with app.state.db.sessions() as session:
-            job = await jobs_service.enqueue(
-                session, kind=kind, owner_id=owner_id, payload=payload
-            )
+            job = await jobs_service.enqueue(session, kind=kind, owner_id=owner_id, payload=payload)
             await session.commit()
             await run_after_commit(session)
             return job.id
@@ -43,9 +41,7 @@ def read(client: TestClient, app: FastAPI, job_id: int) -> Any:
     return client.portal.call(go)
 
 
-def wait_for(
-    client: TestClient, app: FastAPI, job_id: int, *statuses: str, check=None
-) -> Any:
+def wait_for(client: TestClient, app: FastAPI, job_id: int, *statuses: str, check=None) -> Any:
     """Poll the row until it reaches one of `statuses` (and `check(job)`), or fail."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:

@@ -13,10 +13,15 @@ GATE_WAIT_SECONDS = 60.0
 
 async def _wait_for_gate(gate: Path) -> None:
     deadline = time.monotonic() + GATE_WAIT_SECONDS
-    while not gate.exists():
+    while not await asyncio.to_thread(gate.exists):
         if time.monotonic() > deadline:
             raise TimeoutError(f"gate {gate} never opened")
         await asyncio.sleep(0.02)
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a") as handle:
+        handle.write(line)
 
 
 @runner("test.steps", concurrency=8, resource="projects")
@@ -31,8 +36,7 @@ async def run_steps(ctx: JobContext) -> dict:
         if gate_dir:
             await _wait_for_gate(Path(gate_dir) / f"go-{step}")
         if log:
-            with open(log, "a") as handle:
-                handle.write(f"{step}\n")
+            await asyncio.to_thread(_append, log, f"{step}\n")
         await ctx.progress((step + 1) / steps, stage=f"step {step + 1} of {steps}")
         await ctx.checkpoint({"next": step + 1})
         if await ctx.should_stop():
