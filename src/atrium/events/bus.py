@@ -6,6 +6,7 @@ what must not be lost is a row (job_event), which listeners read after waking.
 
     await bus.publish(topic, message)
     async for message in bus.subscribe(topic): ...
+    async with bus.listen(topic) as messages: ...   # subscribed once entered
 
 `app.state.bus` is the app's bus; the module-level `publish` and `subscribe` use the bus of
 the app created last in this process (one per process outside tests).
@@ -29,6 +30,10 @@ class Bus(Protocol):
 
     def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]: ...
 
+    def listen(
+        self, topic: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
+
     async def close(self) -> None: ...
 
 
@@ -43,18 +48,29 @@ class LocalBus:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(message)
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+    @contextlib.asynccontextmanager
+    async def listen(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribed on entry: nothing published after it is missed."""
         queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.setdefault(topic, set()).add(queue)
-        try:
+
+        async def messages() -> AsyncIterator[dict[str, Any]]:
             while True:
                 yield await queue.get()
+
+        try:
+            yield messages()
         finally:
             subscribers = self._subscribers.get(topic)
             if subscribers is not None:
                 subscribers.discard(queue)
                 if not subscribers:
                     del self._subscribers[topic]
+
+    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+        async with self.listen(topic) as messages:
+            async for message in messages:
+                yield message
 
     async def close(self) -> None:
         self._subscribers.clear()
@@ -69,22 +85,34 @@ class RedisBus:
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         await self.redis.publish(CHANNEL_PREFIX + topic, orjson.dumps(message))
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+    @contextlib.asynccontextmanager
+    async def listen(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribed on entry (Redis confirmed the subscription)."""
+        pubsub = self.redis.pubsub()
         await pubsub.subscribe(CHANNEL_PREFIX + topic)
-        try:
+        await pubsub.get_message(timeout=5.0)  # the subscribe confirmation
+
+        async def messages() -> AsyncIterator[dict[str, Any]]:
             while True:
-                item = await pubsub.get_message(timeout=30.0)
+                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
                 if item is None or item.get("type") != "message":
                     continue
                 try:
                     yield orjson.loads(item["data"])
                 except orjson.JSONDecodeError:
                     log.warning("undecodable bus message on %s", topic)
+
+        try:
+            yield messages()
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.unsubscribe()
                 await pubsub.aclose()
+
+    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+        async with self.listen(topic) as messages:
+            async for message in messages:
+                yield message
 
     async def close(self) -> None:
         """The Redis client belongs to the app, which closes it."""
@@ -114,3 +142,7 @@ async def publish(topic: str, message: dict[str, Any]) -> None:
 
 def subscribe(topic: str) -> AsyncIterator[dict[str, Any]]:
     return current().subscribe(topic)
+
+
+def listen(topic: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+    return current().listen(topic)

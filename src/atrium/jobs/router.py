@@ -134,22 +134,23 @@ async def user_events_socket(websocket: WebSocket) -> None:
     principal = await websocket_principal(websocket)
     if principal is None:
         return
-    await accept(websocket)
     bus = websocket.app.state.bus
+    async with bus.listen(f"user:{principal.user_id}") as messages:
+        await accept(websocket)
 
-    async def forward() -> None:
-        async for message in bus.subscribe(f"user:{principal.user_id}"):
-            await websocket.send_json(message)
+        async def forward() -> None:
+            async for message in messages:
+                await websocket.send_json(message)
 
-    sender = asyncio.create_task(forward())
-    try:
-        with contextlib.suppress(Exception):
-            while (await websocket.receive())["type"] != "websocket.disconnect":
-                pass
-    finally:
-        sender.cancel()
-        with contextlib.suppress(BaseException):
-            await sender
+        sender = asyncio.create_task(forward())
+        try:
+            with contextlib.suppress(Exception):
+                while (await websocket.receive())["type"] != "websocket.disconnect":
+                    pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
 
 
 def setup(app: FastAPI) -> None:

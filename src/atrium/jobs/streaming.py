@@ -10,6 +10,7 @@ domain's own socket (`/ws/audits/{id}`) with its id mapping and message shape.
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from atrium.jobs.schemas import JobEventRead
 from atrium.jobs.store import TERMINAL
 from atrium.jobs.tables import Job
 
+log = logging.getLogger("atrium.jobs")
 POLL_SECONDS = 1.0
 
 
@@ -30,12 +32,22 @@ class _Waker:
 
     def __init__(self, bus: Any, topic: str) -> None:
         self._event = asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._task = asyncio.create_task(self._pump(bus, topic))
 
     async def _pump(self, bus: Any, topic: str) -> None:
-        with contextlib.suppress(Exception):
-            async for _message in bus.subscribe(topic):
-                self._event.set()
+        try:
+            async with bus.listen(topic) as messages:
+                self._subscribed.set()
+                async for _message in messages:
+                    self._event.set()
+        except Exception:  # the bus is down: listeners fall back to polling the rows
+            log.warning("bus subscription to %s failed", topic, exc_info=True)
+        finally:
+            self._subscribed.set()
+
+    async def subscribed(self) -> None:
+        await self._subscribed.wait()
 
     async def wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -53,7 +65,7 @@ async def job_events(
 ) -> AsyncIterator[JobEventRead]:
     """Every event of the job after `after_seq`, live, until the job is finished."""
     waker = _Waker(bus, f"job:{job_id}")
-    await asyncio.sleep(0)  # let the subscription start before the first read
+    await waker.subscribed()  # before the first read, so no wake-up falls in between
     try:
         last = after_seq
         while True:
