@@ -52,6 +52,7 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.insights",
     "atrium.system.router",
     "atrium.surfaces.vault.system",
+    "atrium.jobs.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

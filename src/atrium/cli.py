@@ -1,4 +1,4 @@
-"""`atrium serve | migrate | users create`."""
+"""`atrium serve | migrate | users create | jobs list|show|cancel | worker`."""
 
 import asyncio
 import getpass
@@ -8,11 +8,15 @@ import typer
 import uvicorn
 
 from atrium.config import Settings
+from atrium.jobs.cli import jobs_cli
+from atrium.jobs.cli import worker as jobs_worker
 from atrium.logs import logging_config
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Atrium platform backend.")
 users_cli = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(jobs_cli, name="jobs")
+cli.command("worker")(jobs_worker)
 
 
 def _prepare(settings: Settings) -> None:

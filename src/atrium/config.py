@@ -66,7 +66,19 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     password_reset_minutes: int = 60
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    jobs_executor: Literal["local", "celery"] = "local"
+    job_lease_seconds: float = 30.0
+    jobs_poll_seconds: float = 1.0
+    jobs_retry_base_seconds: float = 1.0
+    jobs_imports: CommaList = Field(
+        default=[], description="Modules to import for their job runners (plugins, workers)."
+    )
+    jobs_subprocess_heavy: bool = True
+    celery_broker_url: str | None = None
+    celery_queue: str = "atrium"
+    worker_concurrency: int = 8
+
+    @field_validator("cors_origins", "trusted_proxies", "jobs_imports", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -6,6 +6,7 @@ from atrium.auth import tables as auth_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
 from atrium.files import tables as files_tables
+from atrium.jobs import tables as jobs_tables
 from atrium.keys import tables as keys_tables
 from atrium.llm import tables as llm_tables
 from atrium.projects import tables as projects_tables
@@ -21,6 +22,7 @@ __all__ = [
     "auth_tables",
     "conversations_tables",
     "files_tables",
+    "jobs_tables",
     "keys_tables",
     "llm_tables",
     "projects_tables",
