@@ -9,7 +9,7 @@ from importlib import import_module
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from atrium import __version__
+from atrium import __version__, datadir
 from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     state = app.state
     state.settings = settings
+    datadir.secure(settings)
     state.secrets = load_secrets(settings)
     state.db = Database(settings.resolved_database_url)
     state.redis = _make_redis(settings)

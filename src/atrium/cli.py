@@ -2,11 +2,13 @@
 
 import asyncio
 import getpass
+import os
 import sys
 
 import typer
 import uvicorn
 
+from atrium import datadir
 from atrium.config import Settings
 from atrium.jobs.cli import jobs_cli
 from atrium.jobs.cli import worker as jobs_worker
@@ -23,7 +25,8 @@ def _prepare(settings: Settings) -> None:
     from atrium.migrate import upgrade
     from atrium.security.secrets import load_secrets
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # whatever else the process writes is private too
+    datadir.secure(settings)
     load_secrets(settings)
     upgrade(settings.resolved_database_url)
 

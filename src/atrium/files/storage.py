@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from atrium.config import Settings
+from atrium.datadir import create_private, private_dir
 
 READ_CHUNK = 256 * 1024
 LOCAL_FLUSH = 1024 * 1024
@@ -39,7 +40,7 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / ".tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self.tmp)
 
     def path_of(self, key: str) -> Path:
         # Keys are made by the service from ids and random hex, never from client input.
@@ -106,7 +107,7 @@ class LocalWrite:
         self.temp = temp
         self.final = final
         self.buffer = bytearray()
-        self.handle = open(temp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.handle = os.fdopen(create_private(temp), "wb")  # closed in commit/abort
 
     async def write(self, data: bytes) -> None:
         self.buffer += data
@@ -120,7 +121,7 @@ class LocalWrite:
     async def commit(self) -> None:
         await self._flush()
         self.handle.close()
-        await asyncio.to_thread(self.final.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, self.final.parent)
         await asyncio.to_thread(os.replace, self.temp, self.final)
 
     async def abort(self) -> None:
