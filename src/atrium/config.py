@@ -62,8 +62,13 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_starttls: bool = True
     password_reset_minutes: int = 60
+    stock_libraries: CommaList = Field(
+        default=[],
+        description="For the bench only: `aiosqlite` and/or `httpx` run the stock library "
+        "where Atrium replaced one (SQLite driver, the gateway's HTTP transport).",
+    )
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "stock_libraries", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):
