@@ -107,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.settings = settings
     datadir.secure(settings)
     state.secrets = load_secrets(settings)
-    state.db = Database(settings.resolved_database_url)
+    stock_sqlite = "aiosqlite" in settings.stock_libraries
+    state.db = Database(settings.resolved_database_url, stock_sqlite=stock_sqlite)
     state.redis = _make_redis(settings)
     state.auth_cache = AuthCache(state.db.sessions, state.redis)
     state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_starttls: bool = True
     password_reset_minutes: int = 60
+    stock_libraries: CommaList = Field(
+        default=[],
+        description="For the bench only: `aiosqlite` and/or `httpx` run the stock library "
+        "where Atrium replaced one (SQLite driver, the gateway's HTTP transport).",
+    )
 
     jobs_executor: Literal["local", "celery"] = "local"
     job_lease_seconds: float = 30.0
@@ -78,7 +83,9 @@ class Settings(BaseSettings):
     celery_queue: str = "atrium"
     worker_concurrency: int = 8
 
-    @field_validator("cors_origins", "trusted_proxies", "jobs_imports", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_proxies", "jobs_imports", "stock_libraries", mode="before"
+    )
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -26,7 +26,7 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import bearer, join_url, open_stream
+from atrium.llm.adapters.http import bearer, join_url, make_client, open_stream
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
     PriceBook,
@@ -229,7 +229,8 @@ class Gateway:
         self.state = state
         self.settings = state.settings
         self.sessions = state.db.sessions
-        self.client: httpx.AsyncClient = make_fast_client()
+        stock = "httpx" in self.settings.stock_libraries  # the bench's comparison
+        self.client: httpx.AsyncClient = make_client() if stock else make_fast_client()
         namespace = redis_namespace(self.settings.resolved_database_url)
         self.providers = ProviderCache(
             state.db.sessions, state.secrets.fernet, state.redis, namespace
