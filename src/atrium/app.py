@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from importlib import import_module
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from atrium import __version__
 from atrium.auth.principal import ActivityRecorder, AuthCache
@@ -16,6 +15,7 @@ from atrium.db import Database
 from atrium.errors import install_error_handlers
 from atrium.middleware import RequestContextMiddleware
 from atrium.security.secrets import load_secrets
+from atrium.settings_store.cors import LiveCORSMiddleware
 from atrium.users import service as users_service
 
 log = logging.getLogger("atrium")
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
+    state.large_bodies = {path: settings.max_upload_bytes for path in LARGE_BODY_PATHS}
     state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)
@@ -117,19 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if setup is not None:
             setup(app)
 
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Next-Cursor", "X-Request-ID", "Retry-After"],
-        )
+    # always present: the allowed origins are a live setting (none: requests pass through)
+    app.add_middleware(LiveCORSMiddleware, live=state.live_settings)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
-        large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
+        large_bodies=state.large_bodies,
         log_requests=settings.log_requests,
         audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
         in_flight=state.in_flight,
