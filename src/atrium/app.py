@@ -48,6 +48,7 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.insights",
     "atrium.system.router",
     "atrium.surfaces.vault.system",
+    "atrium.surfaces.vault.config",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

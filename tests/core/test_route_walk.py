@@ -29,6 +29,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
     ("POST", "/vault/auth/login"),
+    ("GET", "/vault/auth/ldap-enabled"),
 }
 PARAM = re.compile(r"\{[^}]+\}")
 

@@ -37,23 +37,7 @@ async def read_settings(
 async def update_settings(
     request: Request, body: AdminSettingsUpdate, principal: SystemWrite, session: SessionDep
 ) -> AdminSettingsRead:
-    return await apply_update(request, session, principal, body)
-
-
-async def apply_update(
-    request: Request, session: Any, principal: Principal, body: AdminSettingsUpdate
-) -> AdminSettingsRead:
-    """Shared by the surfaces whose config pages are views over these settings."""
-    state = request.app.state
-    return await settings_service.update(
-        session,
-        state.settings,
-        body,
-        actor=principal,
-        env=state.live_settings.env,
-        encrypt=lambda secret: state.secrets.fernet.encrypt(secret.encode()).decode(),
-        on_commit=state.live_settings.committed,
-    )
+    return await settings_service.update_live(request.app.state, session, principal, body)
 
 
 def _listeners(app: FastAPI, live: LiveSettings) -> None:

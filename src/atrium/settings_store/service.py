@@ -182,3 +182,18 @@ async def update(
             after_commit(session, on_commit)
     await session.flush()
     return await get_all(session, settings, env)
+
+
+async def update_live(
+    state: Any, session: AsyncSession, principal: Principal, changes: AdminSettingsUpdate
+) -> AdminSettingsRead:
+    """`update` with this process's live settings: applied here and announced after commit."""
+    return await update(
+        session,
+        state.settings,
+        changes,
+        actor=principal,
+        env=state.live_settings.env,
+        encrypt=lambda secret: state.secrets.fernet.encrypt(secret.encode()).decode(),
+        on_commit=state.live_settings.committed,
+    )
