@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from importlib import import_module
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from atrium import __version__, datadir
 from atrium.auth.principal import ActivityRecorder, AuthCache
@@ -18,6 +17,7 @@ from atrium.mail.service import Mailer
 from atrium.middleware import RequestContextMiddleware
 from atrium.params import bound_integer_parameters
 from atrium.security.secrets import load_secrets
+from atrium.settings_store.cors import LiveCORSMiddleware
 from atrium.users import service as users_service
 
 log = logging.getLogger("atrium")
@@ -53,6 +53,7 @@ ROUTER_MODULES = (
     "atrium.system.router",
     "atrium.surfaces.vault.system",
     "atrium.jobs.router",
+    "atrium.surfaces.vault.config",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.started_at = None
     state.mailer = Mailer(settings)  # sends after the response; drained on shutdown
     state.shutdown_hooks.append(lambda app: app.state.mailer.drain())
+    state.large_bodies = {path: settings.max_upload_bytes for path in LARGE_BODY_PATHS}
     state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)
@@ -129,19 +131,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             setup(app)
     bound_integer_parameters(app)
 
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Next-Cursor", "X-Request-ID", "Retry-After"],
-        )
+    # always present: the allowed origins are a live setting (none: requests pass through)
+    app.add_middleware(LiveCORSMiddleware, live=state.live_settings)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
-        large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
+        large_bodies=state.large_bodies,
         log_requests=settings.log_requests,
         audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
         in_flight=state.in_flight,

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     audit_log_enabled: bool = True
     audit_flush_seconds: float = 1.0
     audit_log_retention_days: int = Field(default=365, ge=0, description="0 keeps rows forever")
+    traefik_api_url: str | None = None
+    traefik_dynamic_file: str | None = None
+    metrics_token: SecretStr | None = None
     log_requests: bool = True
     log_level: str = "INFO"
 

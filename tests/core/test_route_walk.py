@@ -33,6 +33,7 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/auth/reset-password"),
     ("POST", "/api/auth/forgot-password"),
     ("POST", "/api/auth/reset-password"),
+    ("GET", "/vault/auth/ldap-enabled"),
 }
 PARAM = re.compile(r"\{[^}]+\}")
 

@@ -6,7 +6,7 @@ import contextlib
 from importlib import import_module
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response, WebSocket
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 
 from atrium.auth.deps import CurrentPrincipal
@@ -17,13 +17,13 @@ from atrium.jobs import service as jobs_service
 from atrium.jobs.engine import JobEngine
 from atrium.jobs.schemas import JobDeleted, JobRead, JobStatus
 from atrium.jobs.streaming import job_events, serve_job_socket, sse_frame
+from atrium.params import Cursor, IdPath, Limit
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 ws_router = APIRouter(tags=["jobs"])
 routers = [router, ws_router]
 
-MAX_ID = 2**63 - 1
-JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+JobId = IdPath
 NOT_FOUND = {404: {"description": "No such job, or not visible to the caller"}}
 CONFLICT = {409: {"description": "`invalid_status_transition`, with `allowed`"}}
 
@@ -40,10 +40,8 @@ async def list_jobs(
     session: SessionDep,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     status: JobStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="From X-Next-Cursor")
-    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[JobRead]:
     jobs, next_before = await jobs_service.list_visible(
         session, principal, kind=kind, status=status, limit=limit, before_id=cursor
