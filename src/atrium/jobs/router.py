@@ -17,7 +17,7 @@ from atrium.jobs import service as jobs_service
 from atrium.jobs.engine import JobEngine
 from atrium.jobs.schemas import JobDeleted, JobRead, JobStatus
 from atrium.jobs.streaming import job_events, serve_job_socket, sse_frame
-from atrium.params import Cursor, IdPath, Limit
+from atrium.params import MAX_ID, Cursor, IdPath, Limit
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 ws_router = APIRouter(tags=["jobs"])
@@ -98,7 +98,7 @@ async def stream_job_events(
     principal: CurrentPrincipal,
     session: SessionDep,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, le=2**31)] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
 ) -> StreamingResponse:
     await jobs_service.get_visible(session, principal, job_id)
     start = after or 0

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from atrium.auth.deps import Public, require
 from atrium.auth.principal import Principal
@@ -53,8 +53,8 @@ class SystemConfigUpdate(BaseModel):
     language: str | None = None
     auto_update: bool | None = None
     telemetry: bool | None = None
-    session_timeout: int | None = None
-    max_upload_size: int | None = None
+    session_timeout: int | None = Field(default=None, ge=60, le=43200 * 60)
+    max_upload_size: int | None = Field(default=None, ge=1, le=2**50)
     debug_logging: bool | None = None
     diagnostics_enabled: bool | None = None
 
