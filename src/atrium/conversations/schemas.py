@@ -14,6 +14,7 @@ from pydantic import (
 
 from atrium.files.schemas import FileRead
 from atrium.params import Id
+from atrium.text import DisplayName
 
 StrId = Annotated[int, PlainSerializer(str, return_type=str)]
 OptionalStrId = Annotated[
@@ -31,7 +32,7 @@ def _strip_title(value: str | None) -> str | None:
 
 
 class ConversationCreate(BaseModel):
-    title: str | None = Field(default=None, max_length=300)
+    title: DisplayName | None = Field(default=None, max_length=300)
     project_id: Id | None = Field(
         default=None, validation_alias=AliasChoices("project_id", "projectId")
     )
@@ -48,7 +49,7 @@ class ConversationCreate(BaseModel):
 class ConversationUpdate(BaseModel):
     """Rename, move to another project (`project_id: null` takes it out), change model."""
 
-    title: str | None = Field(default=None, max_length=300)
+    title: DisplayName | None = Field(default=None, max_length=300)
     project_id: Id | None = Field(
         default=None, validation_alias=AliasChoices("project_id", "projectId")
     )

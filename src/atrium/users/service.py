@@ -43,10 +43,12 @@ class SelfChange(BadRequest):
 
 class InvalidEmail(Unprocessable):
     code = "invalid_email"
+    field = "email"
 
 
 class InvalidUsername(Unprocessable):
     code = "invalid_username"
+    field = "username"
     detail = (
         "The username must be 1 to 64 letters, digits, '.', '_' or '-', starting with a "
         "letter or digit"

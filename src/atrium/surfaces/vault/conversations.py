@@ -14,6 +14,7 @@ from atrium.conversations import service as conversations_service
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import SessionDep
 from atrium.params import MAX_ID
+from atrium.text import DisplayName
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
 
@@ -28,12 +29,12 @@ def epoch_ms(moment: datetime) -> float:
 
 
 class VaultConversationCreate(BaseModel):
-    title: str = Field(default=DEFAULT_TITLE, max_length=300)
+    title: DisplayName = Field(default=DEFAULT_TITLE, max_length=300)
     model_id: str = Field(max_length=300)
 
 
 class VaultConversationUpdate(BaseModel):
-    title: str | None = Field(default=None, max_length=300)
+    title: DisplayName | None = Field(default=None, max_length=300)
 
 
 class VaultMessageCreate(BaseModel):
