@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", type=names, default=[], help="scenarios, comma-separated")
     parser.add_argument("--quick", action="store_true", help="one 1 s round (smoke run)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--all", action="store_true", help="also the long scenarios left out of the default run"
+    )
     parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
     parser.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk")
     parser.add_argument(
@@ -64,7 +67,7 @@ def assignment(text: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        scenarios = select(load_scenarios(), args.only)
+        scenarios = select(load_scenarios(), args.only, every=args.all or args.list)
         if args.list:
             print("\n".join(f"{s.name}\t{s.description}" for s in scenarios))
             return 0
@@ -75,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def select(scenarios: list[Scenario], only: list[str]) -> list[Scenario]:
+def select(scenarios: list[Scenario], only: list[str], every: bool = False) -> list[Scenario]:
     """The scenarios --only names: a name, or a group: `list` takes every `list_*`, `stock`
-    every `*_stock`. Each scenario brings its own paired hello-world runs."""
+    every `*_stock`. Each scenario brings its own paired hello-world runs. Without --only,
+    the default run (the long scenarios only with --all)."""
     if not only:
-        return scenarios
+        return [s for s in scenarios if every or s.in_default_run]
     chosen = [s for s in scenarios if any(matches(s.name, token) for token in only)]
     unknown = sorted(t for t in only if not any(matches(s.name, t) for s in scenarios))
     if unknown:

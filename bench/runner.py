@@ -51,7 +51,7 @@ class RunOptions:
     rounds: int = 3
 
     def load_for(self, scenario: Scenario) -> LoadSettings:
-        duration = self.duration_s or (1 if self.quick else scenario.duration_s or 3)
+        duration = self.duration_s or (1 if self.quick else scenario.duration_s or 2)
         connections = self.connections or scenario.connections or 50
         return LoadSettings(duration, connections, self.threads, self.warmup_s)
 

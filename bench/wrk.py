@@ -121,6 +121,9 @@ function done(summary, latency, requests)
 end
 """
 SAMPLE_EVERY = 997
+# wrk's default (2 s) counts slow answers on a loaded machine as errors; a request that takes
+# longer than this is stuck, not slow
+TIMEOUT_S = 10
 
 
 def lua_script(requests: list[REQUEST]) -> str:
@@ -202,6 +205,7 @@ class Wrk:
             "-t", str(min(load.threads, load.connections)),
             "-c", str(load.connections),
             "-d", f"{duration_s}s",
+            "--timeout", f"{TIMEOUT_S}s",
             "-s", str(script),
             url,
         ]  # fmt: skip

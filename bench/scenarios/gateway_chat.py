@@ -17,8 +17,8 @@ from bench.scenarios.gateway_upstream import chat_body, upstream_for
 
 ADDED_P50_MS = 3.0
 ADDED_P99_MS = 15.0
-LATENCY_ROUNDS = 2000
-WARMUP_ROUNDS = 200
+LATENCY_ROUNDS = 1000
+WARMUP_ROUNDS = 100
 
 
 def _completed(status: int, body: bytes) -> str | None:
