@@ -49,6 +49,7 @@ ROUTER_MODULES = (
     "atrium.system.router",
     "atrium.surfaces.vault.system",
     "atrium.surfaces.vault.config",
+    "atrium.surfaces.vault.audit",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

@@ -382,3 +382,11 @@ async def _record(
         subject_type="user",
         subject_id=user.id,
     )
+
+
+async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Usernames of the given users (those that still exist)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return dict(rows.tuples().all())
