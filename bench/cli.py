@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.registry import BASELINE, Scenario, load_scenarios
-from bench.report import add_ratios, format_table, write_json
+from bench.registry import Scenario, load_scenarios
+from bench.report import add_ratios, format_table, print_failures, write_json
 from bench.runner import RunOptions, run
 from bench.wrk import ensure_wrk, wrk_version
 
@@ -17,12 +17,17 @@ RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--duration", type=positive_int, help="seconds per target (default 10)")
+    parser.add_argument(
+        "--duration", type=positive_int, help="seconds per run of a target (default 3)"
+    )
+    parser.add_argument(
+        "--rounds", type=positive_int, default=3, help="paired rounds per scenario (default 3)"
+    )
     parser.add_argument("--connections", type=positive_int, help="wrk connections (default 50)")
     parser.add_argument("--threads", type=positive_int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per target")
     parser.add_argument("--only", type=names, default=[], help="scenarios, comma-separated")
-    parser.add_argument("--quick", action="store_true", help="2 s per target (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="one 1 s round (smoke run)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
     parser.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk")
@@ -71,14 +76,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def select(scenarios: list[Scenario], only: list[str]) -> list[Scenario]:
-    """The scenarios named by --only, always with the baseline that ratios are taken against."""
+    """The scenarios --only names: a name, or a group: `list` takes every `list_*`, `stock`
+    every `*_stock`. Each scenario brings its own paired hello-world runs."""
     if not only:
         return scenarios
-    known = {s.name for s in scenarios}
-    unknown = sorted(set(only) - known)
+    chosen = [s for s in scenarios if any(matches(s.name, token) for token in only)]
+    unknown = sorted(t for t in only if not any(matches(s.name, t) for s in scenarios))
     if unknown:
-        raise BenchError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return [s for s in scenarios if s.name in only or s.name == BASELINE]
+        known = ", ".join(s.name for s in scenarios)
+        raise BenchError(f"unknown scenario(s) {', '.join(unknown)}; known: {known}")
+    return chosen
+
+
+def matches(name: str, token: str) -> bool:
+    return name == token or name.startswith(f"{token}_") or name.endswith(f"_{token}")
 
 
 def check_cpus(server_cpus: str, wrk_cpus: str) -> None:
@@ -104,9 +115,10 @@ def bench(scenarios: list[Scenario], args: argparse.Namespace) -> int:
     wrk_path = ensure_wrk()
     options = run_options(args)
     results = asyncio.run(run(scenarios, options, wrk_path))
-    add_ratios(results, BASELINE)
+    add_ratios(results)
     print()
     print(format_table(results))
+    print_failures(results)
     run_info = {
         "wrk": wrk_version(wrk_path),
         "options": vars(options) | {"stand_in": args.stand_in},
@@ -128,4 +140,5 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         stand_in=args.stand_in,
         ready_timeout_s=args.ready_timeout,
         server_env=dict(args.server_env),
+        rounds=args.rounds,
     )

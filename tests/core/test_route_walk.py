@@ -30,6 +30,10 @@ PUBLIC_ROUTES = {
     ("POST", "/api/auth/logout"),
     ("POST", "/vault/auth/login"),
     ("GET", "/vault/auth/ldap-enabled"),
+    ("POST", "/api/v1/auth/forgot-password"),
+    ("POST", "/api/v1/auth/reset-password"),
+    ("POST", "/api/auth/forgot-password"),
+    ("POST", "/api/auth/reset-password"),
 }
 PARAM = re.compile(r"\{[^}]+\}")
 

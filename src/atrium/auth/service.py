@@ -246,3 +246,12 @@ async def revoke_access(session: AsyncSession, claims: AccessClaims) -> None:
     if await session.get(RevokedAccessToken, claims.jti) is None:
         session.add(RevokedAccessToken(jti=claims.jti, expires_at=claims.expires_at))
     await session.flush()
+
+
+async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
+    """Revoke every live refresh token of a user (a password reset signs them out)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -25,6 +25,7 @@ from atrium.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unau
 from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
+from atrium.params import MAX_ID
 
 SNIFF_BYTES = 8192
 SIGNED_URL_SECONDS = 900
@@ -203,7 +204,7 @@ async def get_senders_files(
     ids: list[int] = []
     for raw in file_ids:
         text = str(raw).strip()
-        if not text.isdigit():
+        if not text.isdigit() or int(text) > MAX_ID:
             raise FileNotFound(f"File {text!r} not found")
         if int(text) not in ids:
             ids.append(int(text))

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from atrium.llm.adapters.base import PROVIDER_TYPES
+from atrium.params import MAX_ID
 
 ProviderType = Literal[PROVIDER_TYPES]  # type: ignore[valid-type]
 
@@ -14,7 +15,7 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(4096, ge=1)
+    max_tokens: int = Field(4096, ge=1, le=MAX_ID)
     timeout: float = Field(60, gt=0, le=600)
     retry_attempts: int = Field(3, ge=0, le=10)
     custom_headers: dict[str, str] = Field(default_factory=dict)

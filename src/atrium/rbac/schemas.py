@@ -2,6 +2,8 @@
 
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
+from atrium.params import Id
+
 RoleId = Field(validation_alias=AliasChoices("role_id", "roleId", "role"))
 
 
@@ -50,7 +52,7 @@ class BulkRequest(BaseModel):
 
 class CheckRequest(BaseModel):
     role_id: str | None = Field(default=None, validation_alias=AliasChoices("role_id", "role"))
-    user_id: str | int | None = None
+    user_id: str | Id | None = None
     resource: str
     action: str
 

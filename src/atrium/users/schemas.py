@@ -8,9 +8,9 @@ from fastapi import Path, Query
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from atrium.params import MAX_ID
 from atrium.users.tables import User
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 CursorQuery = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Next page after this id")]
 

@@ -390,3 +390,22 @@ async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int,
         return {}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
     return dict(rows.tuples().all())
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+async def set_password(
+    session: AsyncSession, user: User, password: str, settings: Settings | None = None
+) -> None:
+    """Replace a user's password (policy checked); cached identities drop after the commit."""
+    check_password_policy(password, email=user.email, username=user.username, settings=settings)
+    user.password_hash = hash_password(password)
+    await session.flush()
+    _invalidate(session)
+
+
+def may_manage(user: User, actor_role: str) -> None:
+    """Raise unless `actor_role` may act on `user`'s account (admins' accounts: admins only)."""
+    _guard_admin_account(user, actor_role)

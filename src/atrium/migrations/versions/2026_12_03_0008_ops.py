@@ -1,7 +1,7 @@
 """ops: the request audit log (hash chain, roll-ups) and the activity feed
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import atrium.db
 
 revision: str = "0008"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,7 @@ from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import SessionDep
+from atrium.params import MAX_ID
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
 
@@ -39,7 +40,7 @@ class VaultMessageCreate(BaseModel):
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=1_000_000)
     thinking_content: str | None = Field(default=None, max_length=1_000_000)
-    thinking_duration_ms: int | None = Field(default=None, ge=0)
+    thinking_duration_ms: int | None = Field(default=None, ge=0, le=MAX_ID)
 
     @model_validator(mode="after")
     def user_says_something(self) -> "VaultMessageCreate":
