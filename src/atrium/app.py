@@ -55,6 +55,7 @@ ROUTER_MODULES = (
     "atrium.jobs.router",
     "atrium.surfaces.vault.config",
     "atrium.surfaces.vault.audit",
+    "atrium.traefik.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
