@@ -56,6 +56,7 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.config",
     "atrium.surfaces.vault.audit",
     "atrium.traefik.router",
+    "atrium.metrics.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
