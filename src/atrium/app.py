@@ -54,6 +54,9 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.system",
     "atrium.jobs.router",
     "atrium.surfaces.vault.config",
+    "atrium.surfaces.vault.audit",
+    "atrium.traefik.router",
+    "atrium.metrics.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -117,9 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
+    state.large_bodies = {path: settings.max_upload_bytes for path in LARGE_BODY_PATHS}
     state.mailer = Mailer(settings)  # sends after the response; drained on shutdown
     state.shutdown_hooks.append(lambda app: app.state.mailer.drain())
-    state.large_bodies = {path: settings.max_upload_bytes for path in LARGE_BODY_PATHS}
     state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)

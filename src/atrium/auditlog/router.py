@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from atrium.auditlog import service as auditlog_service
+from atrium.auditlog import tasks as _retention  # noqa: F401  (registers the job)
 from atrium.auditlog.auth import LogsRead
 from atrium.auditlog.chain import Chainer
 from atrium.auditlog.schemas import AuditLogRead, AuditVerifyRead

@@ -30,6 +30,7 @@ class AuditFilters:
     status: int | None = None
     status_class: int | None = None
     method: str | None = None
+    key_prefix: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -50,6 +51,8 @@ def _filtered(statement: Select, principal: Principal, filters: AuditFilters) ->
         statement = statement.where(entry.status >= low, entry.status < low + 100)
     if filters.method:
         statement = statement.where(entry.method == filters.method.upper())
+    if filters.key_prefix:
+        statement = statement.where(entry.key_prefix == filters.key_prefix)
     if filters.since is not None:
         statement = statement.where(entry.created_at >= filters.since)
     if filters.until is not None:
@@ -229,3 +232,33 @@ async def active_actors(session: AsyncSession, since: datetime) -> int:
         )
     )
     return int(count or 0)
+
+
+async def requests_by_user(
+    session: AsyncSession, since: datetime | None, until: datetime | None, top: int = 10
+) -> list[tuple[int | None, int]]:
+    """(user id, requests) of the busiest callers in a time range (reads the rows)."""
+    count = func.count()
+    statement = select(AuditLogEntry.user_id, count).where(AuditLogEntry.user_id.is_not(None))
+    if since is not None:
+        statement = statement.where(AuditLogEntry.created_at >= since)
+    if until is not None:
+        statement = statement.where(AuditLogEntry.created_at < until)
+    rows = await session.execute(
+        statement.group_by(AuditLogEntry.user_id).order_by(count.desc()).limit(top)
+    )
+    return [(user_id, int(n)) for user_id, n in rows.tuples()]
+
+
+async def stream_entries(
+    session: AsyncSession, principal: Principal, filters: AuditFilters, chunk: int = 1000
+):
+    """Every matching row, newest first, fetched in keyset chunks (exports)."""
+    before_id = None
+    while True:
+        rows = await list_entries(session, principal, filters, limit=chunk, before_id=before_id)
+        for row in rows:
+            yield row
+        if len(rows) < chunk:
+            return
+        before_id = rows[-1].id

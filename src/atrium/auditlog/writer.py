@@ -99,6 +99,27 @@ async def append(session: AsyncSession, chainer: Chainer, rows: list[dict[str, A
     await _upsert(session, RequestActorDaily.__table__, ["day", "actor"], actor_rows(rows))
 
 
+class RequestStats:
+    """Per-process request counts and latency histograms by route template, updated from the
+    written batches (so metrics cost the request nothing either)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.latency: dict[tuple[str, str], list[float]] = {}  # buckets..., sum
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        width = len(BUCKETS)
+        for row in rows:
+            route = row["route"] or "(unmatched)"
+            key = (row["method"], route, row["status"])
+            self.counts[key] = self.counts.get(key, 0) + 1
+            histogram = self.latency.get(key[:2])
+            if histogram is None:
+                histogram = self.latency[key[:2]] = [0.0] * (width + 1)
+            histogram[BUCKETS.index(bucket_of(row["latency_ms"]))] += 1
+            histogram[width] += row["latency_ms"]
+
+
 class AuditLogWriter:
     """`queue` is what the middleware appends to; `flush` writes it, `run` flushes on a timer."""
 
@@ -117,6 +138,7 @@ class AuditLogWriter:
         self.task: asyncio.Task | None = None
         self.written = 0
         self.failures = 0
+        self.stats = RequestStats()
 
     @property
     def depth(self) -> int:
@@ -137,6 +159,7 @@ class AuditLogWriter:
                     self.failures += 1
                     self.queue.extendleft(reversed(entries))
                     raise
+                self.stats.add(rows)
                 total += count
         self.written += total
         return total

@@ -471,3 +471,30 @@ async def recent_calls(session: AsyncSession, since: datetime) -> dict[str, Any]
         )
     ).one()
     return {"calls": int(row[0]), "latency_ms_sum": int(row[1]), "completion_tokens": int(row[2])}
+
+
+async def totals_by_model(session: AsyncSession) -> list[dict[str, Any]]:
+    """All-time calls, errors, tokens and cost per provider and model (from the roll-ups)."""
+    rows = await session.execute(
+        select(
+            D.provider,
+            D.model,
+            func.sum(D.calls),
+            func.sum(D.errors),
+            func.sum(D.prompt_tokens),
+            func.sum(D.completion_tokens),
+            func.sum(D.cost_usd),
+        ).group_by(D.provider, D.model)
+    )
+    return [
+        {
+            "provider": provider,
+            "model": model,
+            "calls": int(calls or 0),
+            "errors": int(errors or 0),
+            "prompt_tokens": int(prompt or 0),
+            "completion_tokens": int(completion or 0),
+            "cost_usd": float(cost or 0.0),
+        }
+        for provider, model, calls, errors, prompt, completion, cost in rows.tuples()
+    ]

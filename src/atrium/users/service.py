@@ -386,6 +386,14 @@ async def _record(
     )
 
 
+async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Usernames of the given users (those that still exist)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return dict(rows.tuples().all())
+
+
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == normalise_email(email)))
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from atrium.auth.deps import authenticate, require
+from atrium.auth.deps import require
 from atrium.auth.principal import Principal
+from atrium.auth.websocket import accept, websocket_principal
 from atrium.db import SessionDep
-from atrium.errors import AtriumError
 from atrium.llm import analytics as llm_analytics
 from atrium.system import telemetry
 from atrium.system.schemas import GpuRead, ResourcesRead
@@ -137,28 +137,13 @@ async def get_vault_devmode(principal: SystemRead) -> DevModeStatus:
     return DevModeStatus(enabled=False, gpu_allocation=[], active_sessions=[])
 
 
-def _ws_credential(websocket: WebSocket) -> str | None:
-    authorization = websocket.headers.get("authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return websocket.headers.get("x-api-key") or websocket.query_params.get("token")
-
-
 @ws_router.websocket("/ws/system")
 async def system_socket(websocket: WebSocket) -> None:
-    """A resources and GPU sample every two seconds; `?token=` or a bearer header."""
-    credential = _ws_credential(websocket)
-    principal = None
-    if credential:
-        try:
-            principal = await authenticate(websocket, credential)  # type: ignore[arg-type]
-        except AtriumError:
-            principal = None
-    await websocket.accept()
-    if principal is None or not principal.can("system", "read"):
-        await websocket.close(code=4401 if principal is None else 4403)
+    """A resources and GPU sample every two seconds; `?token=`, a bearer header or the
+    bearer subprotocol."""
+    if await websocket_principal(websocket, "system", "read") is None:
         return
+    await accept(websocket)
     sampler = websocket.app.state.resource_sampler
     try:
         while True:
