@@ -9,6 +9,7 @@ from atrium.llm import tables as llm_tables
 from atrium.projects import tables as projects_tables
 from atrium.rbac import tables as rbac_tables
 from atrium.settings_store import tables as settings_store_tables
+from atrium.tiers import tables as tiers_tables
 from atrium.users import tables as users_tables
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "projects_tables",
     "rbac_tables",
     "settings_store_tables",
+    "tiers_tables",
     "users_tables",
 ]

@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
+from atrium.llm.catalog import model_status
 from atrium.llm.errors import LimitExceeded, MalformedRequest, ProviderDisabled
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
@@ -95,9 +96,10 @@ async def list_models(principal: LlmRead, request: Request) -> Response:
             "created": entry.created,
             "owned_by": entry.name,
             "name": model,
-            "context_window": gateway.context_window(model),
+            "context_window": entry.model_info(model).get("context_window"),
+            "supports_vision": entry.model_info(model).get("supports_vision"),
             "type": "embedding" if "embed" in model.lower() else "chat",
-            "status": "available",
+            "status": model_status(entry),
         }
         for model, entry in await gateway.models(principal)
     ]

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
+from atrium.llm.catalog import ProviderEntry, model_status
 from atrium.llm.schemas import ProviderSettings
 
 router = APIRouter(prefix="/vault", tags=["vault"])
@@ -15,22 +16,25 @@ LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 @router.get("/models")
 async def list_vault_models(principal: LlmRead, request: Request) -> list[dict[str, Any]]:
     gateway = request.app.state.gateway
-    return [
-        {
-            "id": model,
-            "name": model,
-            "status": "available",
-            "type": "embedding" if "embed" in model.lower() else "chat",
-            "provider": entry.name,
-            "parameters": None,
-            "quantization": None,
-            "context_window": gateway.context_window(model),
-            "vram_required_gb": None,
-            "description": f"{model} served by {entry.name} ({entry.type})",
-            "size_bytes": None,
-        }
-        for model, entry in await gateway.models(principal)
-    ]
+    return [_vault_model(model, entry) for model, entry in await gateway.models(principal)]
+
+
+def _vault_model(model: str, entry: ProviderEntry) -> dict[str, Any]:
+    known = entry.model_info(model)
+    return {
+        "id": model,
+        "name": model,
+        "status": model_status(entry),
+        "type": "embedding" if "embed" in model.lower() else "chat",
+        "provider": entry.name,
+        "parameters": known.get("parameters"),
+        "quantization": known.get("quantization"),
+        "context_window": known.get("context_window"),
+        "supports_vision": known.get("supports_vision"),
+        "vram_required_gb": None,
+        "description": f"{model} served by {entry.name} ({entry.type})",
+        "size_bytes": known.get("size_bytes"),
+    }
 
 
 @router.get("/admin/config/models")
