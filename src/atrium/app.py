@@ -41,6 +41,7 @@ ROUTER_MODULES = (
     "atrium.projects.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
+    "atrium.tiers.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

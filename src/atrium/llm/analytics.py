@@ -18,7 +18,6 @@ from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
 FORECAST_HISTORY_DAYS = 120
-TIERS = (("enterprise", 1_000_000), ("professional", 50_000), ("free", 1_000))
 
 D = UsageDaily
 _calls = func.coalesce(func.sum(D.calls), 0)
@@ -390,20 +389,13 @@ async def forecasts(session: AsyncSession, principal: Principal, horizon: int) -
 # --- seed 001 (ForgeTrace) ------------------------------------------------------------
 
 
-def _tier(principal: Principal) -> tuple[str, int]:
-    if principal.role == "admin":
-        return TIERS[0]
-    if principal.role in ("developer", "moderator"):
-        return TIERS[1]
-    return TIERS[2]
-
-
 def _month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
 async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[str, Any]:
-    """The caller's own figures: this month's API calls and LLM tokens, six months of history."""
+    """The caller's own gateway figures: this month's API calls and LLM tokens, six months of
+    history (storage and tier come from their own domains)."""
     last = today()
     first = (last.replace(day=1) - timedelta(days=160)).replace(day=1)
     statement = (
@@ -421,14 +413,10 @@ async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[
     while cursor <= last:
         keys.append(_month_key(cursor))
         cursor = (cursor + timedelta(days=32)).replace(day=1)
-    tier, monthly_limit = _tier(principal)
     return {
         "filesScanned": 0,
         "apiRequests": current[0],
         "llmTokens": current[1],
-        "storageUsed": 0,
-        "monthlyLimit": monthly_limit,
-        "tier": tier,
         "usageHistory": [{"date": key, "count": months.get(key, [0, 0])[0]} for key in keys],
     }
 

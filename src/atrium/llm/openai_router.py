@@ -15,7 +15,7 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
 from atrium.llm.catalog import model_status
-from atrium.llm.errors import LimitExceeded, MalformedRequest, ProviderDisabled
+from atrium.llm.errors import MalformedRequest, ProviderDisabled
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
@@ -55,7 +55,7 @@ def openai_error_body(exc: AtriumError) -> dict[str, Any]:
 def openai_error(exc: AtriumError) -> Response:
     status, _code = openai_status(exc)
     headers = dict(exc.headers or {})
-    if isinstance(exc, LimitExceeded) and exc.code == "budget_exceeded":
+    if exc.code in ("budget_exceeded", "plan_quota_exceeded"):
         headers["x-should-retry"] = "false"  # retrying cannot help until next month
     return Response(orjson.dumps(openai_error_body(exc)), status, headers, media_type=JSON)
 
