@@ -42,6 +42,9 @@ ROUTER_MODULES = (
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
     "atrium.tiers.router",
+    "atrium.surfaces.opscenter.usage",
+    "atrium.surfaces.opscenter.llm_config",
+    "atrium.surfaces.opscenter.permissions",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

@@ -167,6 +167,55 @@ async def by_model(
     }
 
 
+async def by_provider(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """Per provider (by name): calls, tokens, cost, errors, share of calls; most calls first."""
+    statement = _scoped(select(D.provider, *SUMS), principal, first, last).group_by(D.provider)
+    rows = [(row.provider, _figures(row)) for row in await session.execute(statement)]
+    total = sum(figures["calls"] for _name, figures in rows)
+    rows.sort(key=lambda item: (-item[1]["calls"], item[0]))
+    return [
+        {
+            "name": name,
+            **figures,
+            "percentage": round(figures["calls"] * 100 / total, 2) if total else 0.0,
+        }
+        for name, figures in rows
+    ]
+
+
+async def provider_totals(session: AsyncSession, names: list[str]) -> dict[str, dict[str, Any]]:
+    """All-time figures of the named providers (everyone's usage), for provider settings."""
+    if not names:
+        return {}
+    statement = (
+        select(D.provider, *SUMS, func.max(D.last_at).label("last_at"))
+        .where(D.provider.in_(names))
+        .group_by(D.provider)
+    )
+    return {
+        row.provider: {**_figures(row), "last_at": row.last_at}
+        for row in await session.execute(statement)
+    }
+
+
+async def export_rows(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """One row per day, provider and model: what an export file holds."""
+    statement = (
+        _scoped(select(D.day, D.provider, D.model, *SUMS), principal, first, last)
+        .group_by(D.day, D.provider, D.model)
+        .order_by(D.day, D.provider, D.model)
+        .limit(100_000)
+    )
+    return [
+        {"date": row.day.isoformat(), "provider": row.provider, "model": row.model, **_figures(row)}
+        for row in await session.execute(statement)
+    ]
+
+
 async def _usernames(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
     if not user_ids:
         return {}
