@@ -57,6 +57,10 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.audit",
     "atrium.traefik.router",
     "atrium.metrics.router",
+    "atrium.tiers.router",
+    "atrium.surfaces.opscenter.usage",
+    "atrium.surfaces.opscenter.llm_config",
+    "atrium.surfaces.opscenter.permissions",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

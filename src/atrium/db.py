@@ -84,6 +84,12 @@ class Database:
         await self.engine.dispose()
 
 
+def share_with_sessions(sessions: Any, **values: Any) -> None:
+    """Put `values` into the `info` of every session `sessions` (an async_sessionmaker) makes,
+    beside what other domains put there."""
+    sessions.configure(info={**(sessions.kw.get("info") or {}), **values})
+
+
 def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
     """Run `hook` once this session's transaction has committed (`run_after_commit`)."""
     session.info.setdefault("after_commit", []).append(hook)

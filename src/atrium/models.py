@@ -13,6 +13,7 @@ from atrium.projects import tables as projects_tables
 from atrium.rbac import tables as rbac_tables
 from atrium.recovery import tables as recovery_tables
 from atrium.settings_store import tables as settings_store_tables
+from atrium.tiers import tables as tiers_tables
 from atrium.users import tables as users_tables
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "rbac_tables",
     "recovery_tables",
     "settings_store_tables",
+    "tiers_tables",
     "users_tables",
 ]

@@ -84,6 +84,8 @@ class FakeUpstream:
         self.api_key = self.initial_api_key
         self.requests: list[RecordedRequest] = []
         self.models = list(self.default_models)
+        # extra fields of a model's entry in the model list (vLLM's max_model_len, ...)
+        self.model_fields: dict[str, dict[str, Any]] = {}
         self.reply_text = "Hello there, friend!"
         self.failure: tuple[int, str] | None = None
         self.delay = 0.0
@@ -305,7 +307,13 @@ class OpenAIUpstream(FakeUpstream):
         if early:
             return early
         data = [
-            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"}
+            {
+                "id": m,
+                "object": "model",
+                "created": 1700000000,
+                "owned_by": "fake",
+                **self.model_fields.get(m, {}),
+            }
             for m in self.models
         ]
         return JSONResponse(data if self.bare_model_list else {"object": "list", "data": data})
@@ -841,6 +849,7 @@ class OllamaUpstream(FakeUpstream):
         return [
             Route("/api/chat", self.chat, methods=["POST"]),
             Route("/api/tags", self.tags, methods=["GET"]),
+            Route("/api/show", self.show, methods=["POST"]),
             Route("/api/embed", self.embed, methods=["POST"]),
         ]
 
@@ -902,6 +911,32 @@ class OllamaUpstream(FakeUpstream):
             for m in self.models
         ]
         return JSONResponse({"models": models})
+
+    async def show(self, request: Request) -> Response:
+        """`/api/show`: `model_fields[name]` may give `context_length` and `capabilities`."""
+        recorded, early = await self.begin(request)
+        if early:
+            return early
+        name = (recorded.json or {}).get("model")
+        if name not in self.models:
+            return self.error_response(404, f"model '{name}' not found")
+        fields = self.model_fields.get(name, {})
+        family = name.split(":")[0].replace(".", "")
+        info = {"general.architecture": family}
+        if "context_length" in fields:
+            info[f"{family}.context_length"] = fields["context_length"]
+        return JSONResponse(
+            {
+                "modelfile": "",
+                "details": {
+                    "family": family,
+                    "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M",
+                },
+                "model_info": info,
+                "capabilities": fields.get("capabilities", ["completion"]),
+            }
+        )
 
     async def embed(self, request: Request) -> Response:
         recorded, early = await self.begin(request)

@@ -29,6 +29,9 @@ def test_models_need_credentials(client):
 
 
 def test_models_and_defaults_follow_the_providers(client, admin, create_user, upstream):
+    upstream[0].reset()
+    upstream[0].models = ["Qwen/Qwen2.5-7B-Instruct"]
+    upstream[0].model_fields = {"Qwen/Qwen2.5-7B-Instruct": {"max_model_len": 32768}}
     user = create_user("user")
     assert client.get("/vault/models", headers=user.headers).json() == []
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
@@ -44,6 +47,7 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
     )
     models = client.get("/vault/models", headers=user.headers).json()
     assert [m["id"] for m in models] == ["Qwen/Qwen2.5-7B-Instruct"]
+    # the window is the one vLLM reported in its model list; the status its last answer
     assert models[0]["status"] == "available" and models[0]["context_window"] == 32768
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
     assert config == {

@@ -7,7 +7,6 @@ client disconnect or an upstream failure is stored as far as it got, with `incom
 """
 
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from atrium.settings_store import service as settings_service
 SEARCH_UNAVAILABLE = "Web search is unavailable: no search endpoint is configured"
 HISTORY_LIMIT = 200
 DEFAULT_REPLY_RESERVE = 1024
+# Assumed when neither the provider nor an administrator says how large a model's window is.
+UNKNOWN_CONTEXT_WINDOW = 8192
 PARAMETERS = frozenset(
     {
         "temperature",
@@ -50,12 +51,6 @@ PARAMETERS = frozenset(
         "seed",
         "reasoning_effort",
     }
-)
-# Model families that take image parts; others get attached images listed by name.
-VISION_MODELS = re.compile(
-    r"gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-5|(^|/)o[134](-|$)|claude-3|claude-(sonnet|"
-    r"opus|haiku)-4|gemini|llava|vision|-vl|pixtral|qwen2\.5-vl|llama-?4|minicpm-v|gemma-?3",
-    re.IGNORECASE,
 )
 
 
@@ -70,10 +65,6 @@ class NoModelAvailable(ServiceUnavailable):
 class ConversationGone(NotFound):
     code = "conversation_not_found"
     detail = "The conversation was deleted while the reply was streaming; the reply was not kept"
-
-
-def accepts_images(model: str) -> bool:
-    return bool(VISION_MODELS.search(model))
 
 
 @dataclass
@@ -105,11 +96,15 @@ def _fit(text: str, budget: int, model: str) -> str:
 
 
 async def _render(
-    storage: Storage, model: str, text: str, files: list[StoredFile], budget: int
+    storage: Storage,
+    model: str,
+    text: str,
+    files: list[StoredFile],
+    budget: int,
+    images_ok: bool,
 ) -> str | list[dict[str, Any]]:
     """A message's content for the model: its text, then each attachment as text, an image
-    part, or a line naming it."""
-    images_ok = accepts_images(model)
+    part (where the model's metadata says it takes images), or a line naming it."""
     readable = [
         file
         for file in files
@@ -155,6 +150,7 @@ async def build_context(
     history: list[HistoryEntry],
     current: tuple[str, list[StoredFile]],
     system: list[dict[str, str]],
+    images_ok: bool = False,
 ) -> list[dict[str, Any]]:
     """System messages, then as much recent history as fits, then the new user message."""
     budget = max(window - reply_reserve, window // 2)
@@ -162,7 +158,7 @@ async def build_context(
     text, files = current
     newest = {
         "role": "user",
-        "content": await _render(storage, model, text, files, attachments_budget),
+        "content": await _render(storage, model, text, files, attachments_budget, images_ok),
     }
     used = sum(_size(message, model) for message in (*system, newest))
     kept: list[dict[str, Any]] = []
@@ -171,7 +167,7 @@ async def build_context(
         if remaining <= 0:
             break
         content = (
-            await _render(storage, model, message.content, message.files, remaining // 2)
+            await _render(storage, model, message.content, message.files, remaining // 2, images_ok)
             if message.files
             else message.content
         )
@@ -230,7 +226,8 @@ async def start_turn(
         warnings, system, sources = await _web_context(session, request, data.content)
     recent = await conversations_service.history(session, conversation.id, HISTORY_LIMIT)
     parameters = _parameters(data.parameters)
-    window = gateway.context_window(model)
+    known = await gateway.model_info(principal, model)
+    window = known.get("context_window") or UNKNOWN_CONTEXT_WINDOW
     reserve = int(
         parameters.get("max_tokens")
         or parameters.get("max_completion_tokens")
@@ -244,6 +241,7 @@ async def start_turn(
         recent,
         (data.content, files),
         system,
+        bool(known.get("supports_vision")),
     )
     return Turn(
         conversation_id=conversation.id,

@@ -26,6 +26,7 @@ from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
 from atrium.params import MAX_ID
+from atrium.tiers import service as tiers_service
 
 SNIFF_BYTES = 8192
 SIGNED_URL_SECONDS = 900
@@ -240,6 +241,13 @@ async def used_bytes(session: AsyncSession, user_id: int) -> int:
     return int(total or 0)
 
 
+async def _stored_bytes(session: AsyncSession, user_id: int, _since: object) -> int:
+    return await used_bytes(session, user_id)  # storage counts in total, not per month
+
+
+tiers_service.register_usage_counter("storage_bytes", _stored_bytes)
+
+
 # --- byte lifecycle tied to the transaction --------------------------------------------------
 
 Cleanup = Callable[[], Coroutine[Any, Any, None]]
@@ -294,11 +302,12 @@ async def store_upload(
     """Stream `chunks` into storage, hashing and counting; the row and the bytes appear
     together or not at all."""
     limit = settings.max_upload_bytes
-    remaining = settings.user_storage_quota_bytes - await used_bytes(session, principal.user_id)
+    quota, quota_error = await _storage_quota(session, principal, settings)
+    remaining = quota - await used_bytes(session, principal.user_id)
     if size_hint is not None and size_hint > limit:
         raise FileTooLarge(f"The file is larger than the upload limit of {limit} bytes")
     if remaining <= 0 or (size_hint is not None and size_hint > remaining):
-        raise _quota_error(settings)
+        raise quota_error
     name = sanitise_filename(filename)
     key = f"{principal.user_id}/{uuid.uuid4().hex}"
     pending = storage.begin(key)
@@ -311,7 +320,7 @@ async def store_upload(
             if size > limit:
                 raise FileTooLarge(f"The file is larger than the upload limit of {limit} bytes")
             if size > remaining:
-                raise _quota_error(settings)
+                raise quota_error
             hasher.update(chunk)
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
@@ -344,8 +353,18 @@ async def store_upload(
     return file
 
 
-def _quota_error(settings: Settings) -> QuotaExceeded:
-    return QuotaExceeded(
+async def _storage_quota(
+    session: AsyncSession, principal: Principal, settings: Settings
+) -> tuple[int, QuotaExceeded]:
+    """The bytes the user may store: the instance's per-user cap, lowered by their tier's."""
+    tier_name, limits = await tiers_service.limits_of(session, principal.user_id)
+    tier_limit = limits["storage_bytes"]
+    if tier_limit is not None and tier_limit < settings.user_storage_quota_bytes:
+        return tier_limit, QuotaExceeded(
+            f"Storage quota exceeded: the {tier_name} tier allows {tier_limit} bytes per user; "
+            "delete files to make room"
+        )
+    return settings.user_storage_quota_bytes, QuotaExceeded(
         f"Storage quota exceeded: each user may store {settings.user_storage_quota_bytes} bytes; "
         "delete files to make room"
     )

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from atrium.auth.deps import CurrentPrincipal
 from atrium.auth.websocket import accept, websocket_principal
-from atrium.db import SessionDep
+from atrium.db import SessionDep, share_with_sessions
 from atrium.events import bus as events_bus
 from atrium.jobs import service as jobs_service
 from atrium.jobs.engine import JobEngine
@@ -167,7 +167,7 @@ def setup(app: FastAPI) -> None:
         settings, state.db.sessions, state.bus, role=role, app_state=state, dispatcher=dispatcher
     )
     state.jobs = engine
-    state.db.sessions.configure(info={jobs_service.RUNTIME_KEY: engine})
+    share_with_sessions(state.db.sessions, **{jobs_service.RUNTIME_KEY: engine})
 
     async def start(app: FastAPI) -> None:
         engine.role = getattr(app.state, "jobs_role", engine.role)

@@ -18,7 +18,6 @@ from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
 FORECAST_HISTORY_DAYS = 120
-TIERS = (("enterprise", 1_000_000), ("professional", 50_000), ("free", 1_000))
 
 D = UsageDaily
 _calls = func.coalesce(func.sum(D.calls), 0)
@@ -166,6 +165,55 @@ async def by_model(
         "total_calls": sum(m["calls"] for m in models),
         "total_cost": _money(sum(m["cost"] for m in models)),
     }
+
+
+async def by_provider(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """Per provider (by name): calls, tokens, cost, errors, share of calls; most calls first."""
+    statement = _scoped(select(D.provider, *SUMS), principal, first, last).group_by(D.provider)
+    rows = [(row.provider, _figures(row)) for row in await session.execute(statement)]
+    total = sum(figures["calls"] for _name, figures in rows)
+    rows.sort(key=lambda item: (-item[1]["calls"], item[0]))
+    return [
+        {
+            "name": name,
+            **figures,
+            "percentage": round(figures["calls"] * 100 / total, 2) if total else 0.0,
+        }
+        for name, figures in rows
+    ]
+
+
+async def provider_totals(session: AsyncSession, names: list[str]) -> dict[str, dict[str, Any]]:
+    """All-time figures of the named providers (everyone's usage), for provider settings."""
+    if not names:
+        return {}
+    statement = (
+        select(D.provider, *SUMS, func.max(D.last_at).label("last_at"))
+        .where(D.provider.in_(names))
+        .group_by(D.provider)
+    )
+    return {
+        row.provider: {**_figures(row), "last_at": row.last_at}
+        for row in await session.execute(statement)
+    }
+
+
+async def export_rows(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """One row per day, provider and model: what an export file holds."""
+    statement = (
+        _scoped(select(D.day, D.provider, D.model, *SUMS), principal, first, last)
+        .group_by(D.day, D.provider, D.model)
+        .order_by(D.day, D.provider, D.model)
+        .limit(100_000)
+    )
+    return [
+        {"date": row.day.isoformat(), "provider": row.provider, "model": row.model, **_figures(row)}
+        for row in await session.execute(statement)
+    ]
 
 
 async def _usernames(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
@@ -390,20 +438,13 @@ async def forecasts(session: AsyncSession, principal: Principal, horizon: int) -
 # --- seed 001 (ForgeTrace) ------------------------------------------------------------
 
 
-def _tier(principal: Principal) -> tuple[str, int]:
-    if principal.role == "admin":
-        return TIERS[0]
-    if principal.role in ("developer", "moderator"):
-        return TIERS[1]
-    return TIERS[2]
-
-
 def _month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
 async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[str, Any]:
-    """The caller's own figures: this month's API calls and LLM tokens, six months of history."""
+    """The caller's own gateway figures: this month's API calls and LLM tokens, six months of
+    history (storage and tier come from their own domains)."""
     last = today()
     first = (last.replace(day=1) - timedelta(days=160)).replace(day=1)
     statement = (
@@ -421,14 +462,10 @@ async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[
     while cursor <= last:
         keys.append(_month_key(cursor))
         cursor = (cursor + timedelta(days=32)).replace(day=1)
-    tier, monthly_limit = _tier(principal)
     return {
         "filesScanned": 0,
         "apiRequests": current[0],
         "llmTokens": current[1],
-        "storageUsed": 0,
-        "monthlyLimit": monthly_limit,
-        "tier": tier,
         "usageHistory": [{"date": key, "count": months.get(key, [0, 0])[0]} for key in keys],
     }
 

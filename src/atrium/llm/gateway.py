@@ -27,6 +27,7 @@ from atrium.llm.adapters.base import (
     UpstreamTimeout,
 )
 from atrium.llm.adapters.http import bearer, join_url, make_client, open_stream
+from atrium.llm.adapters.models import describe_models
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
     PriceBook,
@@ -37,6 +38,7 @@ from atrium.llm.catalog import (
     resolve,
 )
 from atrium.llm.checkpoint import INTERRUPTED, StreamCheckpoint, streamed_so_far
+from atrium.llm.discovery import OnDemandDiscovery
 from atrium.llm.errors import (
     MalformedRequest,
     ModelNotFound,
@@ -60,36 +62,6 @@ from atrium.llm.usage import UsageWriter
 log = logging.getLogger("atrium.llm.gateway")
 T = TypeVar("T")
 
-DEFAULT_CONTEXT_WINDOW = 8192
-# (substring of the model id, context window in tokens), most specific first
-CONTEXT_WINDOWS: tuple[tuple[str, int], ...] = (
-    ("gpt-4.1", 1_047_576),
-    ("gpt-5", 400_000),
-    ("gpt-4o", 128_000),
-    ("gpt-4-turbo", 128_000),
-    ("gpt-3.5-turbo", 16_385),
-    ("gpt-4", 8_192),
-    ("o1", 200_000),
-    ("o3", 200_000),
-    ("o4", 200_000),
-    ("claude", 200_000),
-    ("gemini-1.5-pro", 2_097_152),
-    ("gemini", 1_048_576),
-    ("command-a", 256_000),
-    ("command-r", 128_000),
-    ("llama-3.1", 131_072),
-    ("llama-3.2", 131_072),
-    ("llama-3.3", 131_072),
-    ("llama3.1", 131_072),
-    ("llama3.2", 131_072),
-    ("llama-3", 8_192),
-    ("llama3", 8_192),
-    ("qwen2.5", 32_768),
-    ("qwen3", 32_768),
-    ("mistral", 32_768),
-    ("mixtral", 32_768),
-    ("deepseek", 65_536),
-)
 ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
 DEFAULT_MODEL_TTL = 5.0
 CANCELLED = 499  # the client went away before the answer ended
@@ -98,14 +70,6 @@ CANCELLED = 499  # the client went away before the answer ended
 def redis_namespace(database_url: str) -> str:
     """Installs sharing a Redis server keep apart: their counters are keyed by database."""
     return hashlib.sha256(database_url.encode()).hexdigest()[:12]
-
-
-def context_window_of(model: str) -> int:
-    name = model.lower()
-    for family, window in CONTEXT_WINDOWS:
-        if family in name:
-            return window
-    return DEFAULT_CONTEXT_WINDOW
 
 
 # --- request checks -------------------------------------------------------------------
@@ -245,6 +209,7 @@ class Gateway:
             else MemoryLimiter(source)
         )
         self._default_model: tuple[float, str | None] | None = None
+        self.discovery = OnDemandDiscovery(state.db.sessions, self.client, self.providers)
 
     # lifecycle
 
@@ -261,8 +226,15 @@ class Gateway:
 
     # public helpers
 
-    def context_window(self, model: str) -> int:
-        return context_window_of(model)
+    async def model_info(self, principal: Principal, model: str) -> dict[str, Any]:
+        """What is known of the model a request naming `model` would reach ({} if nothing)."""
+        own, globals_ = await self.visible_providers(principal)
+        try:
+            route = resolve(own, globals_, model)
+        except AtriumError:
+            return {}
+        entry, upstream_model = route.candidates[0]
+        return entry.model_info(upstream_model)
 
     async def visible_providers(
         self, principal: Principal
@@ -320,7 +292,13 @@ class Gateway:
                 )
         call.model = model
         own, globals_ = await self.visible_providers(principal)
-        route = resolve(own, globals_, model)
+        try:
+            route = resolve(own, globals_, model)
+        except ModelNotFound:
+            if not await self.discovery.find(principal.user_id, model, (*own, *globals_)):
+                raise
+            own, globals_ = await self.visible_providers(principal)
+            route = resolve(own, globals_, model)
         await self.limiter.check(principal)
         await self.prices.ensure()
         return route
@@ -609,11 +587,11 @@ class Gateway:
         """List the provider's models, else ask for a one-token completion (metered)."""
         call = Call(principal, "test", "test", stream=False, entry=entry)
         adapter = get_adapter(entry.type)
-        models: list[str] = []
+        described: list[dict[str, Any]] | None = None
         tested: str | None = None
         try:
             try:
-                models = await adapter.list_models(self.client, entry.target)
+                described = await describe_models(self.client, entry.target)
             except UpstreamError as exc:
                 tested = (entry.models or (None,))[0]
                 if tested is None or isinstance(exc, UpstreamBlocked | UpstreamTimeout):
@@ -643,7 +621,8 @@ class Gateway:
         return {
             "ok": True,
             "latency_ms": call.elapsed_ms(),
-            "models": models,
+            "models": [item["id"] for item in described or ()],
+            "described": described,
             "error": None,
             "model_tested": tested,
         }

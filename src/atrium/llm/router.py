@@ -14,6 +14,8 @@ from atrium.llm import service as llm_service
 from atrium.llm.adapters.registry import available_providers
 from atrium.llm.gateway import Gateway
 from atrium.llm.schemas import (
+    ModelMetadataRead,
+    ModelMetadataUpdate,
     PriceList,
     ProviderCreate,
     ProviderList,
@@ -71,7 +73,12 @@ async def create_provider(
 ) -> dict[str, Any]:
     gateway = gateway_of(request)
     provider = await llm_service.create_provider(
-        session, principal, body, fernet=request.app.state.secrets.fernet, cache=gateway.providers
+        session,
+        principal,
+        body,
+        fernet=request.app.state.secrets.fernet,
+        cache=gateway.providers,
+        client=gateway.client,
     )
     return llm_service.provider_read(provider)
 
@@ -98,8 +105,26 @@ async def update_provider(
         body,
         fernet=request.app.state.secrets.fernet,
         cache=gateway.providers,
+        client=gateway.client,
     )
     return llm_service.provider_read(provider)
+
+
+@providers_router.put("/{provider_id}/models/{model:path}", response_model=ModelMetadataRead)
+async def set_model_metadata(
+    provider_id: str,
+    model: str,
+    body: ModelMetadataUpdate,
+    principal: LlmWrite,
+    session: SessionDep,
+    request: Request,
+) -> dict[str, Any]:
+    """What is known of one of the provider's models (context window, vision), over what the
+    provider reports; null clears a value."""
+    _provider, read = await llm_service.set_model_metadata(
+        session, principal, _id(provider_id), model, body, cache=gateway_of(request).providers
+    )
+    return read
 
 
 @providers_router.delete("/{provider_id}")

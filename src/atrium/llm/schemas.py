@@ -79,7 +79,11 @@ class ProviderRead(BaseModel):
     type: str
     api_base: str | None
     base_url: str | None
-    models: list[str]
+    models: list[str] = Field(description="The models served: the pinned list, else discovered")
+    pinned_models: list[str]
+    discovered_models: list[str]
+    discovered_at: datetime | None
+    model_metadata: dict[str, dict[str, Any]]
     enabled: bool
     settings: dict[str, Any]
     description: str | None
@@ -91,6 +95,34 @@ class ProviderRead(BaseModel):
     updated_at: datetime
     last_test_status: str | None
     last_test_time: datetime | None
+    last_test_error: str | None = None
+
+
+class ModelMetadataUpdate(BaseModel):
+    """What is known of one model; null clears a value (the provider's report shows again)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    context_window: int | None = Field(
+        None, ge=1, le=100_000_000, validation_alias=AliasChoices("context_window", "contextWindow")
+    )
+    supports_vision: bool | None = Field(
+        None, validation_alias=AliasChoices("supports_vision", "supportsVision")
+    )
+    parameters: str | None = Field(None, max_length=32)
+    quantization: str | None = Field(None, max_length=32)
+
+
+class ModelMetadataRead(BaseModel):
+    provider_id: str
+    model: str
+    served: bool
+    context_window: int | None
+    supports_vision: bool | None
+    parameters: str | None
+    quantization: str | None
+    size_bytes: int | None
+    overrides: dict[str, Any]
 
 
 class ProviderList(BaseModel):

@@ -112,6 +112,17 @@ def _user_id(value: str | int | None) -> int | None:
 
 
 async def _check(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
+    result = await _checked(session, principal, body)
+    held = "holds" if result["has_permission"] else "does not hold"
+    return {
+        **result,
+        "allowed": result["has_permission"],
+        "reason": f"The role '{result['role_name']}' {held} {body.resource}:{body.action}",
+        "effective_level": result["role_id"],
+    }
+
+
+async def _checked(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
     user_id = _user_id(body.user_id)
     about_self = body.role_id is None and user_id in (None, principal.user_id)
     if not about_self and not principal.can("permissions", "read"):

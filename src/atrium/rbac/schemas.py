@@ -72,6 +72,10 @@ class CheckRead(BaseModel):
     role_level: int
     role_name: str
     user_id: str | None = None
+    # the Ops Center permission checker reads these
+    allowed: bool = False
+    reason: str = ""
+    effective_level: str = ""
 
 
 class UserPermissionsRead(BaseModel):

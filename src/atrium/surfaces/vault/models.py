@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
+from atrium.llm.catalog import ProviderEntry, model_status
 from atrium.llm.schemas import ProviderSettings
 from atrium.settings_store import service as settings_service
 from atrium.settings_store.schemas import AdminSettingsUpdate
@@ -20,22 +21,25 @@ SystemWrite = Annotated[Principal, Depends(require("system", "write"))]
 @router.get("/models")
 async def list_vault_models(principal: LlmRead, request: Request) -> list[dict[str, Any]]:
     gateway = request.app.state.gateway
-    return [
-        {
-            "id": model,
-            "name": model,
-            "status": "available",
-            "type": "embedding" if "embed" in model.lower() else "chat",
-            "provider": entry.name,
-            "parameters": None,
-            "quantization": None,
-            "context_window": gateway.context_window(model),
-            "vram_required_gb": None,
-            "description": f"{model} served by {entry.name} ({entry.type})",
-            "size_bytes": None,
-        }
-        for model, entry in await gateway.models(principal)
-    ]
+    return [_vault_model(model, entry) for model, entry in await gateway.models(principal)]
+
+
+def _vault_model(model: str, entry: ProviderEntry) -> dict[str, Any]:
+    known = entry.model_info(model)
+    return {
+        "id": model,
+        "name": model,
+        "status": model_status(entry),
+        "type": "embedding" if "embed" in model.lower() else "chat",
+        "provider": entry.name,
+        "parameters": known.get("parameters"),
+        "quantization": known.get("quantization"),
+        "context_window": known.get("context_window"),
+        "supports_vision": known.get("supports_vision"),
+        "vram_required_gb": None,
+        "description": f"{model} served by {entry.name} ({entry.type})",
+        "size_bytes": known.get("size_bytes"),
+    }
 
 
 class ModelConfig(BaseModel):
