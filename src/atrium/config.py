@@ -49,12 +49,29 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
 
     usage_flush_seconds: float = 1.0
+
+    audit_roots: CommaList = Field(
+        default=[], description="Directories under which local paths may be audited."
+    )
+    allow_private_repositories: bool = False
+    audit_concurrency: int = 2
+    audit_clone_timeout_seconds: float = 300.0
+    audit_max_repository_bytes: int = 2 * 1024 * 1024 * 1024
+    audit_max_archive_files: int = 200_000
+    audit_max_archive_ratio: float = 200.0
     log_requests: bool = True
     log_level: str = "INFO"
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("audit_roots", mode="before")
+    @classmethod
+    def split_audit_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

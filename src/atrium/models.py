@@ -1,5 +1,6 @@
 """Imports every domain's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
+from atrium.audits import tables as audits_tables
 from atrium.auth import tables as auth_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
@@ -10,9 +11,11 @@ from atrium.projects import tables as projects_tables
 from atrium.rbac import tables as rbac_tables
 from atrium.settings_store import tables as settings_store_tables
 from atrium.users import tables as users_tables
+from atrium.webhooks import tables as webhooks_tables
 
 __all__ = [
     "Base",
+    "audits_tables",
     "auth_tables",
     "conversations_tables",
     "files_tables",
@@ -22,4 +25,5 @@ __all__ = [
     "rbac_tables",
     "settings_store_tables",
     "users_tables",
+    "webhooks_tables",
 ]
