@@ -278,10 +278,12 @@ def extract(archive: Path, dest: Path, limits: ArchiveLimits) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     dest = dest.resolve()
     budget = _Budget(limits, archive.stat().st_size)
+    with open(archive, "rb") as handle:
+        magic = handle.read(4)
     try:
-        if zipfile.is_zipfile(archive):
+        if magic.startswith(b"PK") or zipfile.is_zipfile(archive):
             _extract_zip(archive, dest, budget)
-        elif tarfile.is_tarfile(archive):
+        elif magic.startswith(b"\x1f\x8b") or tarfile.is_tarfile(archive):
             _extract_tar(archive, dest, budget)
         else:
             raise SourceError("The upload is not a zip or tar.gz archive.")
