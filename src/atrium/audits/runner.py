@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
 from atrium.audits import reports as audit_reports
 from atrium.audits import sources
 from atrium.audits.engine import audit as run_engine
@@ -65,9 +67,20 @@ async def _update(ctx: Any, audit_id: int, **values: Any) -> Audit | None:
 
 
 async def _progress(ctx: Any, audit_id: int, fraction: float, stage: str) -> None:
-    """The job's progress (0-1) and the audit row's, which the audit WebSocket reads."""
+    """The job's progress (0-1) and the audit row's, which the audit WebSocket reads; reports
+    from the engine's thread may arrive out of order, so the row's progress only moves up."""
     await ctx.progress(fraction, stage=stage)
-    await _update(ctx, audit_id, progress=round(fraction, 4), stage=stage)
+    fraction = round(fraction, 4)
+    async with ctx.sessions() as session:
+        await session.execute(
+            update(Audit)
+            .where(Audit.id == audit_id, Audit.progress < fraction)
+            .values(progress=fraction, stage=stage, updated_at=utcnow())
+        )
+        await session.commit()
+    board = getattr(ctx.app_state, "audit_board", None)
+    if board is not None:
+        board.changed(audit_id)
 
 
 async def _acquire(ctx: Any, audit: Audit, directory: Path) -> Path:
@@ -142,7 +155,9 @@ def _source_label(audit: Audit) -> dict[str, Any]:
 async def run_audit(ctx: Any) -> dict[str, Any]:
     """Runs one audit; returns the job's result (a summary)."""
     audit_id = int(ctx.payload["audit_id"])
-    audit = await _update(ctx, audit_id, status="processing", started_at=utcnow(), stage="starting")
+    audit = await _update(
+        ctx, audit_id, status="processing", started_at=utcnow(), stage="starting", progress=0.0
+    )
     if audit is None:
         return {"skipped": "the audit was deleted"}
     directory = work_dir(ctx.settings, audit_id)
