@@ -37,6 +37,7 @@ ROUTER_MODULES = (
     "atrium.llm.router",
     "atrium.surfaces.forgetrace.usage",
     "atrium.surfaces.forgetrace.audits",
+    "atrium.webhooks.router",
     "atrium.surfaces.vault.models",
     "atrium.surfaces.vault.health",
     "atrium.projects.router",

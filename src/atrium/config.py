@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     audit_max_repository_bytes: int = 2 * 1024 * 1024 * 1024
     audit_max_archive_files: int = 200_000
     audit_max_archive_ratio: float = 200.0
+    webhook_retry_base_seconds: float = 10.0
     log_requests: bool = True
     log_level: str = "INFO"
 
