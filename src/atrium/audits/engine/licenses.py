@@ -48,10 +48,32 @@ _PROPRIETARY_PREFIXES = ("LicenseRef-proprietary", "LicenseRef-commercial", "BUS
 class Rule:
     expression: str
     pattern: re.Pattern[str]
+    needles: tuple[str, ...]  # one of these words must be in the text for the rule to match
+
+
+# Words a license's phrases always contain: a substring test skips most rules on most files.
+_NEEDLES = {
+    "AGPL": ("affero", "agpl"),
+    "LGPL": ("lesser general", "library general"),
+    "GPL-": ("general public",),
+    "Apache": ("apache",),
+    "MPL": ("mozilla",),
+    "EPL": ("eclipse",),
+    "MIT": ("mit",),
+    "ISC": ("permission to use",),
+    "BSD": ("redistribution", "bsd"),
+    "Unlicense": ("unencumbered",),
+    "BSL": ("boost",),
+    "Zlib": ("as-is",),
+    "PSF": ("python software foundation", "psf"),
+    "CC0": ("cc0", "zero/1.0"),
+    "LicenseRef-proprietary": ("proprietary", "unauthorized"),
+}
 
 
 def _rule(expression: str, *phrases: str) -> Rule:
-    return Rule(expression, re.compile("|".join(f"(?:{p})" for p in phrases)))
+    needles = next(v for k, v in _NEEDLES.items() if expression.startswith(k))
+    return Rule(expression, re.compile("|".join(f"(?:{p})" for p in phrases)), needles)
 
 
 _GPL_TAIL = (
@@ -155,6 +177,7 @@ _HINT = re.compile(
     r"as-is|unauthorized copying",
     re.I,
 )
+MAX_TEXT = 64 * 1024  # notices sit at the top; full license texts are shorter than this
 _OR_LATER = {"GPL-3.0-or-later", "GPL-2.0-or-later", "LGPL-2.1-or-later", "LGPL-3.0-or-later"}
 
 
@@ -285,13 +308,15 @@ def detect(text: str) -> list[str]:
     if not _HINT.search(text):
         return []
     found: list[str] = []
-    for match in _SPDX_TAG.finditer(text):
+    for match in _SPDX_TAG.finditer(text[:MAX_TEXT]):
         expression = normalise_expression(match.group(1))
         if expression and expression not in found:
             found.append(expression)
-    flat = normalise_text(text)
+    flat = normalise_text(text[:MAX_TEXT])
     for rule in RULES:
-        if rule.expression not in found and rule.pattern.search(flat):
+        if rule.expression in found or not any(needle in flat for needle in rule.needles):
+            continue
+        if rule.pattern.search(flat):
             found.append(rule.expression)
     if "BSD-3-Clause" not in found and _BSD_BASE.search(flat):
         found.append("BSD-2-Clause")
