@@ -160,7 +160,8 @@ def main() -> int:
         if not args.scancode.exists():
             figures["scancode"] = {"available": False, "reason": f"{args.scancode} not found"}
         else:
-            out = Path(scratch) / "scancode.json"
+            out = RESULTS.parent / "scancode-sample.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
             say("ScanCode on the sample")
             wall, scan = run_scancode(args.scancode, sample_dir, args.processes, out)
             theirs = scancode_pairs(json.loads(out.read_text()))

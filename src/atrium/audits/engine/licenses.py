@@ -66,6 +66,7 @@ _NEEDLES = {
     "BSL": ("boost",),
     "Zlib": ("as-is",),
     "PSF": ("python software foundation", "psf"),
+    "Python": ("python software foundation", "psf"),
     "CC0": ("cc0", "zero/1.0"),
     "LicenseRef-proprietary": ("proprietary", "unauthorized"),
 }
@@ -144,14 +145,19 @@ RULES = (
         r"redistribution and use in source and binary forms, with or without modification, are "
         r"permitted provided that the following conditions are met.{0,900}?neither the name",
     ),
-    _rule("BSD-3-Clause", r"(?:licensed|released) under the (?:new |revised |3-clause )bsd"),
+    _rule(
+        "BSD-3-Clause",
+        r"(?:licensed|released|distributed) under the (?:new |revised |3-clause |modified )?bsd",
+        r"bsd-style license",
+        r"under the (?:terms of the )?(?:new |revised |3-clause |modified )?bsd licen[cs]e",
+        r"\bbsd licensed\b",
+    ),
     _rule("Unlicense", r"this is free and unencumbered software released into the public domain"),
     _rule("BSL-1.0", r"boost software license,? version 1\.0"),
     _rule("Zlib", r"this software is provided 'as-is', without any express or implied warranty"),
+    _rule("PSF-2.0", r"python software foundation license version 2"),
     _rule(
-        "PSF-2.0",
-        r"python software foundation license version 2",
-        r"psf license agreement",
+        "Python-2.0", r"psf license agreement", r"python software foundation license(?! version)"
     ),
     _rule(
         "CC0-1.0",
@@ -170,6 +176,33 @@ _BSD_BASE = re.compile(
     r"permitted provided that the following conditions are met"
 )
 _SPDX_TAG = re.compile(r"spdx-license-identifier:\s*([^\n*#]+?)(?:\s*(?:\*/|-->|#|\n|$))", re.I)
+# Package metadata (PKG-INFO, METADATA, setup.cfg): `License: X`, `License-Expression: X` and
+# trove classifiers name licenses without their text.
+_METADATA_FIELD = re.compile(r"^license(?:-expression)?\s*[:=]\s*(.{2,80}?)\s*$", re.I | re.M)
+_CLASSIFIER = re.compile(r"license :: (?:osi approved :: )?([^\n\"',]+)", re.I)
+CLASSIFIERS = {
+    "mit license": "MIT",
+    "mit no attribution license (mit-0)": "MIT-0",
+    "bsd license": "BSD-3-Clause",
+    "apache software license": "Apache-2.0",
+    "python software foundation license": "Python-2.0",
+    "mozilla public license 2.0 (mpl 2.0)": "MPL-2.0",
+    "isc license (iscl)": "ISC",
+    "the unlicense (unlicense)": "Unlicense",
+    "gnu general public license v2 (gplv2)": "GPL-2.0-only",
+    "gnu general public license v2 or later (gplv2+)": "GPL-2.0-or-later",
+    "gnu general public license v3 (gplv3)": "GPL-3.0-only",
+    "gnu general public license v3 or later (gplv3+)": "GPL-3.0-or-later",
+    "gnu lesser general public license v2 (lgplv2)": "LGPL-2.0-only",
+    "gnu lesser general public license v2 or later (lgplv2+)": "LGPL-2.0-or-later",
+    "gnu lesser general public license v3 (lgplv3)": "LGPL-3.0-only",
+    "gnu lesser general public license v3 or later (lgplv3+)": "LGPL-3.0-or-later",
+    "gnu affero general public license v3": "AGPL-3.0-only",
+    "gnu affero general public license v3 or later (agplv3+)": "AGPL-3.0-or-later",
+    "eclipse public license 2.0 (epl-2.0)": "EPL-2.0",
+    "boost software license 1.0 (bsl-1.0)": "BSL-1.0",
+    "zlib/libpng license": "Zlib",
+}
 _WS = re.compile(r"[\s#*/;]+")
 # Cheap pre-filter: a text without any of these cannot match a rule.
 _HINT = re.compile(
@@ -312,6 +345,7 @@ def detect(text: str) -> list[str]:
         expression = normalise_expression(match.group(1))
         if expression and expression not in found:
             found.append(expression)
+    found += [e for e in _metadata_licenses(text[:MAX_TEXT]) if e not in found]
     flat = normalise_text(text[:MAX_TEXT])
     for rule in RULES:
         if rule.expression in found or not any(needle in flat for needle in rule.needles):
@@ -324,6 +358,23 @@ def detect(text: str) -> list[str]:
     for later in _OR_LATER & set(found):
         if later.replace("-or-later", "-only") in found:
             found.remove(later)
+    return found
+
+
+def _metadata_licenses(text: str) -> list[str]:
+    found: list[str] = []
+    lowered = text.lower()
+    if "license" not in lowered:
+        return found
+    for match in _CLASSIFIER.finditer(text):
+        expression = CLASSIFIERS.get(match.group(1).strip().lower())
+        if expression and expression not in found:
+            found.append(expression)
+    for match in _METADATA_FIELD.finditer(text):
+        expression = normalise_expression(match.group(1))
+        # only names that are licenses: a free-text field ("see LICENSE") stays unknown
+        if expression and "LicenseRef-" not in expression and expression not in found:
+            found.append(expression)
     return found
 
 
