@@ -260,3 +260,21 @@ def test_usage_counts_files_scanned_and_report_storage(client, run, app, create_
     assert stats["storageUsed"] - before["storageUsed"] == sum(e["bytes"] for e in reports.values())
     history = client.get("/api/v1/usage/history?days=7", headers=owner.headers).json()
     assert sum(day["filesScanned"] for day in history["data"]) == 10
+
+
+def test_plan_quota_refuses_new_audits_with_429(client, run, app, create_user, planted_path):
+    owner = create_user()
+    finished(client, run, app, owner.headers, repository=str(planted_path))  # 10 files
+
+    async def ten_files(_session, _user_id):
+        return 10, None
+
+    app.state.files_scanned_limit = ten_files
+    try:
+        response = start(client, owner.headers, repository=str(planted_path))
+    finally:
+        del app.state.files_scanned_limit
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["code"] == "plan_quota_exceeded" and "10 files scanned a month" in body["detail"]
+    assert client.get(AUDITS, headers=owner.headers).json()["total"] == 1

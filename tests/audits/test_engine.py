@@ -115,3 +115,19 @@ def test_project_without_license(tmp_path: Path):
     fixtures.write(tmp_path, {"main.py": "print('hi')\n"})
     kinds = {f["kind"] for f in audit(tmp_path)["findings"]}
     assert kinds == {"no_project_license", "file_without_license"}
+
+
+def test_licenses_named_by_package_metadata(tmp_path: Path):
+    fixtures.write(
+        tmp_path,
+        {
+            "pkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: pkg\nLicense: BSD\n"
+            "Classifier: License :: OSI Approved :: MIT License\n",
+            "notes.py": "# license: see the LICENSE file\n",
+            "bsd_style.go": "// Use of this source code is governed by a BSD-style license\n",
+        },
+    )
+    files = by_path(audit(tmp_path))
+    assert files["pkg-1.0.dist-info/METADATA"]["licenses"] == ["MIT", "BSD-3-Clause"]
+    assert files["notes.py"]["licenses"] == []
+    assert files["bsd_style.go"]["licenses"] == ["BSD-3-Clause"]
