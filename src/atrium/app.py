@@ -38,6 +38,8 @@ ROUTER_MODULES = (
     "atrium.surfaces.cloud003.auth",
     "atrium.llm.router",
     "atrium.surfaces.forgetrace.usage",
+    "atrium.surfaces.forgetrace.audits",
+    "atrium.webhooks.router",
     "atrium.surfaces.vault.models",
     "atrium.surfaces.vault.health",
     "atrium.projects.router",

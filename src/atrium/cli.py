@@ -1,9 +1,10 @@
-"""`atrium serve | migrate | users create | jobs list|show|cancel | worker`."""
+"""`atrium serve | migrate | users create | jobs list|show|cancel | worker | audit`."""
 
 import asyncio
 import getpass
 import os
 import sys
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -112,6 +113,22 @@ async def _create(settings: Settings, email: str, username: str, password: str, 
             return user.id
     finally:
         await db.dispose()
+
+
+@cli.command("audit")
+def audit_repository(
+    target: str = typer.Argument(..., help="A directory, a zip/tar.gz archive or a git URL."),
+    fmt: str = typer.Option("json", "--format", "-f", help="json, html or pdf."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (- = stdout)."),
+    branch: str | None = typer.Option(None, help="Branch to clone (git URLs)."),
+    workers: int = typer.Option(
+        os.cpu_count() or 1, help="Worker processes for large trees (1 = none)."
+    ),
+) -> None:
+    """Audit a repository without a server and write its report."""
+    from atrium.audits import cli as audits_cli
+
+    audits_cli.run(target, fmt, output, branch, workers)
 
 
 def main() -> None:

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     traefik_api_url: str | None = None
     traefik_dynamic_file: str | None = None
     metrics_token: SecretStr | None = None
+
+    audit_roots: CommaList = Field(
+        default=[], description="Directories under which local paths may be audited."
+    )
+    allow_private_repositories: bool = False
+    audit_concurrency: int = 2
+    audit_clone_timeout_seconds: float = 300.0
+    audit_max_repository_bytes: int = 2 * 1024 * 1024 * 1024
+    audit_max_archive_files: int = 200_000
+    audit_max_archive_ratio: float = 200.0
+    webhook_retry_base_seconds: float = 10.0
     log_requests: bool = True
     log_level: str = "INFO"
 
@@ -91,6 +102,13 @@ class Settings(BaseSettings):
     )
     @classmethod
     def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("audit_roots", mode="before")
+    @classmethod
+    def split_audit_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

@@ -2,6 +2,7 @@
 
 from atrium.activity import tables as activity_tables
 from atrium.auditlog import tables as auditlog_tables
+from atrium.audits import tables as audits_tables
 from atrium.auth import tables as auth_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
@@ -15,11 +16,13 @@ from atrium.recovery import tables as recovery_tables
 from atrium.settings_store import tables as settings_store_tables
 from atrium.tiers import tables as tiers_tables
 from atrium.users import tables as users_tables
+from atrium.webhooks import tables as webhooks_tables
 
 __all__ = [
     "Base",
     "activity_tables",
     "auditlog_tables",
+    "audits_tables",
     "auth_tables",
     "conversations_tables",
     "files_tables",
@@ -32,4 +35,5 @@ __all__ = [
     "settings_store_tables",
     "tiers_tables",
     "users_tables",
+    "webhooks_tables",
 ]

@@ -32,11 +32,13 @@ _member = {
     **{resource: RWD for resource in (*WORKSPACE, "api_keys")},
     "llm": ("read", "execute"),
     "usage": ("read",),
+    "audits": tuple(ACTIONS),  # their own repository audits
 }
 _developer = {
     **_member,
     **{resource: ("read", "write", "execute") for resource in ("models", "training", "audits")},
 }
+_developer["audits"] = tuple(ACTIONS)
 _analyst_reads = ("usage", "logs", "billing", "audits", "cloud")
 _analyst = {
     **{resource: ("read",) for resource in (*WORKSPACE, *_analyst_reads, "llm", "models")},

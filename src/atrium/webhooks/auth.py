@@ -1,0 +1,12 @@
+"""Webhooks report on audits: they take the audits permissions."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from atrium.auth.deps import require
+from atrium.auth.principal import Principal
+
+AuditsRead = Annotated[Principal, Depends(require("audits", "read"))]
+AuditsWrite = Annotated[Principal, Depends(require("audits", "write"))]
+AuditsDelete = Annotated[Principal, Depends(require("audits", "delete"))]
