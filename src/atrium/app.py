@@ -41,6 +41,8 @@ ROUTER_MODULES = (
     "atrium.projects.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
+    "atrium.billing.router",
+    "atrium.surfaces.opscenter.revenue",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
