@@ -3,9 +3,9 @@ billing, and the Lago sync."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 
-from atrium.billing import invoicing, lago, me, pdf, sync
+from atrium.billing import invoicing, lago, me, pdf, reader, sync
 from atrium.billing import service as billing_service
 from atrium.billing.auth import BillingDelete, BillingExecute, BillingRead, BillingWrite, SignedIn
 from atrium.billing.schemas import (
@@ -33,6 +33,7 @@ from atrium.db import SessionDep
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
 Id = Annotated[int, Query(ge=1, le=2**63 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Limit = Annotated[int | None, Query(ge=1, le=1000)]
 Cursor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="From X-Next-Cursor")]
 
@@ -64,12 +65,14 @@ async def create_plan(body: PlanCreate, _: BillingWrite, session: SessionDep) ->
 
 
 @router.get("/plans/{plan_id}", response_model=PlanRead)
-async def read_plan(plan_id: int, _: BillingRead, session: SessionDep) -> Any:
+async def read_plan(plan_id: PathId, _: BillingRead, session: SessionDep) -> Any:
     return await billing_service.get_plan(session, plan_id)
 
 
 @router.put("/plans/{plan_id}", response_model=PlanRead)
-async def update_plan(plan_id: int, body: PlanUpdate, _: BillingWrite, session: SessionDep) -> Any:
+async def update_plan(
+    plan_id: PathId, body: PlanUpdate, _: BillingWrite, session: SessionDep
+) -> Any:
     return await billing_service.update_plan(session, plan_id, body)
 
 
@@ -79,7 +82,7 @@ async def update_plan(plan_id: int, body: PlanUpdate, _: BillingWrite, session: 
     description="409 while active or pending subscriptions use the plan; a plan that ended "
     "subscriptions still name is archived (hidden, kept for the analytics).",
 )
-async def delete_plan(plan_id: int, _: BillingDelete, session: SessionDep) -> Deleted:
+async def delete_plan(plan_id: PathId, _: BillingDelete, session: SessionDep) -> Deleted:
     archived = await billing_service.delete_plan(session, plan_id)
     return Deleted(id=plan_id, archived=archived)
 
@@ -109,7 +112,7 @@ async def create_customer(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerRead)
-async def read_customer(customer_id: int, principal: BillingRead, session: SessionDep) -> Any:
+async def read_customer(customer_id: PathId, principal: BillingRead, session: SessionDep) -> Any:
     return await billing_service.get_customer(session, principal, customer_id)
 
 
@@ -150,7 +153,7 @@ async def create_subscription(
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionRead)
 async def read_subscription(
-    subscription_id: int, principal: BillingRead, session: SessionDep
+    subscription_id: PathId, principal: BillingRead, session: SessionDep
 ) -> Any:
     sub = await billing_service.get_subscription(session, principal, subscription_id)
     return await billing_service.read_subscription(session, sub)
@@ -164,7 +167,7 @@ async def read_subscription(
     "already ended or is already set to end.",
 )
 async def cancel_subscription(
-    subscription_id: int,
+    subscription_id: PathId,
     principal: BillingWrite,
     session: SessionDep,
     body: SubscriptionCancel | None = None,
@@ -203,7 +206,7 @@ async def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceDetail)
-async def read_invoice(invoice_id: int, principal: BillingRead, session: SessionDep) -> Any:
+async def read_invoice(invoice_id: PathId, principal: BillingRead, session: SessionDep) -> Any:
     invoice = await billing_service.get_invoice(session, principal, invoice_id)
     lines = await billing_service.invoice_lines(session, invoice.id)
     return InvoiceDetail.model_validate(
@@ -216,7 +219,7 @@ async def read_invoice(invoice_id: int, principal: BillingRead, session: Session
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}, "description": "The invoice as PDF"}},
 )
-async def invoice_pdf(invoice_id: int, principal: BillingRead, session: SessionDep) -> Response:
+async def invoice_pdf(invoice_id: PathId, principal: BillingRead, session: SessionDep) -> Response:
     invoice = await billing_service.get_invoice(session, principal, invoice_id)
     document = await pdf.render_invoice(session, invoice)
     return Response(
@@ -255,5 +258,6 @@ async def read_sync(request: Request, _: BillingRead, session: SessionDep) -> An
 
 
 def setup(app: FastAPI) -> None:
+    reader.setup(app)
     invoicing.setup(app)
     sync.setup(app)

@@ -382,6 +382,12 @@ async def active_plan_tier_name(session: AsyncSession, user_id: int) -> str | No
     return found[1].tier if found is not None else None
 
 
+async def active_plan_tier_name_for(app: Any, user_id: int) -> str | None:
+    """`active_plan_tier_name` in a session of its own (callers outside a request)."""
+    async with app.state.db.sessions() as session:
+        return await active_plan_tier_name(session, user_id)
+
+
 # --- invoices ----------------------------------------------------------------------------
 
 

@@ -99,6 +99,12 @@ class BillingInvoice(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "period_start"),
         Index("ix_billing_invoice_customer_id_issuing_date", "customer_id", "issuing_date"),
+        Index(
+            "ix_billing_invoice_issuing_date_status_customer_id",
+            "issuing_date",
+            "status",
+            "customer_id",
+        ),
         CheckConstraint("total_amount_cents >= 0", name="total_not_negative"),
     )
 
@@ -108,7 +114,7 @@ class BillingInvoice(Base):
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("billing_subscription.id", ondelete="SET NULL")
     )
-    issuing_date: Mapped[date] = mapped_column(Date, index=True)
+    issuing_date: Mapped[date] = mapped_column(Date)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
