@@ -189,6 +189,7 @@ async def movements(
     ]
     inner = (
         select(*at)
+        .select_from(Sub)
         .join(Plan, Plan.id == Sub.plan_id)
         .where(
             LIVE,
