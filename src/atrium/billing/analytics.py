@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.billing.periods import PERIODS_PER_YEAR, calendar_month
@@ -21,10 +21,11 @@ from atrium.billing.service import active_at
 from atrium.billing.tables import (
     BillingCustomer,
     BillingCustomerRevenue,
-    BillingInvoice,
+    BillingInvoiceCustomers,
     BillingInvoiceDaily,
     BillingPlan,
     BillingSubscription,
+    BillingSubscriptionDaily,
 )
 
 Sub, Plan = BillingSubscription, BillingPlan
@@ -86,10 +87,27 @@ async def plans(session: AsyncSession) -> dict[int, PlanInfo]:
 
 
 async def active_counts(session: AsyncSession, moment: datetime) -> dict[int, int]:
+    """Subscriptions billing at `moment` per plan: the daily roll-up's running sum up to the
+    day before, plus that day's starts and ends up to `moment` read exactly."""
+    daily = BillingSubscriptionDaily
+    midnight = at_midnight(moment.astimezone(UTC).date())
+    counts: dict[int, int] = defaultdict(int)
     rows = await session.execute(
-        select(Sub.plan_id, func.count()).where(active_at(moment)).group_by(Sub.plan_id)
+        select(daily.plan_id, func.sum(daily.started) - func.sum(daily.ended))
+        .where(daily.day < midnight.date())
+        .group_by(daily.plan_id)
     )
-    return dict(rows.tuples().all())
+    for plan_id, count in rows:
+        counts[plan_id] += int(count or 0)
+    for column, sign in ((Sub.started_at, 1), (Sub.terminated_at, -1)):
+        rows = await session.execute(
+            select(Sub.plan_id, func.count())
+            .where(LIVE, column >= midnight, column <= moment)
+            .group_by(Sub.plan_id)
+        )
+        for plan_id, count in rows:
+            counts[plan_id] += sign * count
+    return {plan_id: count for plan_id, count in counts.items() if count}
 
 
 async def terminated_counts(
@@ -129,36 +147,20 @@ async def active_customers(
 # --- MRR at many moments, from start and end events -------------------------------------
 
 
-def _day_of(column: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return cast(func.timezone("UTC", column), Date)
-    return func.date(column)
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 async def mrr_at_days(
     session: AsyncSession, info: dict[int, PlanInfo], days: list[date]
 ) -> dict[str, list[int]]:
-    """Annual cents per currency at the end of each given day (ascending), in two grouped
-    scans of the subscriptions (starts and ends per plan and day), whatever the range."""
+    """Annual cents per currency at the end of each given day (ascending): a running sum
+    over the daily start/end roll-up, whatever the range."""
     if not days:
         return {}
-    dialect = session.bind.dialect.name
-    limit = at_midnight(days[-1] + timedelta(days=1))
-    started = _day_of(Sub.started_at, dialect)
-    ended = _day_of(Sub.terminated_at, dialect)
-    events: list[tuple[date, int, int]] = []
-    for day_expr, column, sign in ((started, Sub.started_at, 1), (ended, Sub.terminated_at, -1)):
-        rows = await session.execute(
-            select(Sub.plan_id, day_expr, func.count())
-            .where(LIVE, column.is_not(None), column < limit)
-            .group_by(Sub.plan_id, day_expr)
-        )
-        events += [(_as_date(day), plan_id, sign * count) for plan_id, day, count in rows]
-    events.sort()
+    daily = BillingSubscriptionDaily
+    rows = await session.execute(
+        select(daily.day, daily.plan_id, daily.started - daily.ended)
+        .where(daily.day <= days[-1])
+        .order_by(daily.day)
+    )
+    events = [(_as_date(day), plan_id, change) for day, plan_id, change in rows]
     series: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
     running: dict[str, int] = defaultdict(int)
     index = 0
@@ -171,6 +173,10 @@ async def mrr_at_days(
         for currency, annual in running.items():
             series[currency][position] = annual
     return series
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 # --- customer-level movements between boundaries -----------------------------------------
@@ -290,35 +296,24 @@ def buckets(first: date, last: date, interval: str) -> list[tuple[date, date]]:
 
 
 async def invoiced_customers(
-    session: AsyncSession, currency: str, spans: list[tuple[date, date]]
+    session: AsyncSession, currency: str, interval: str, starts: list[date]
 ) -> list[int]:
-    """Distinct customers with a finalized invoice in each span."""
-    if not spans:
-        return []
-    conditions = [
-        func.count(
-            func.distinct(
-                case(
-                    (
-                        and_(BillingInvoice.issuing_date >= a, BillingInvoice.issuing_date <= b),
-                        BillingInvoice.customer_id,
-                    )
-                )
-            )
-        )
-        for a, b in spans
-    ]
-    row = (
+    """Distinct customers with a finalized invoice in each whole day, week or month."""
+    table = BillingInvoiceCustomers
+    rows = (
         await session.execute(
-            select(*conditions).where(
-                BillingInvoice.status == "finalized",
-                BillingInvoice.currency == currency,
-                BillingInvoice.issuing_date >= spans[0][0],
-                BillingInvoice.issuing_date <= spans[-1][1],
+            select(table.start, table.customers).where(
+                table.period == interval,
+                table.currency == currency,
+                table.start >= starts[0],
+                table.start <= starts[-1],
             )
         )
-    ).one()
-    return [int(value or 0) for value in row]
+        if starts
+        else []
+    )
+    found = {_as_date(start): int(n) for start, n in rows}
+    return [found.get(start, 0) for start in starts]
 
 
 # --- customers ---------------------------------------------------------------------------

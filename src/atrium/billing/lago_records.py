@@ -261,6 +261,7 @@ async def apply(session: AsyncSession, data: dict[str, list[dict]]) -> dict[str,
     customers = await _customers(session, data["customers"])
     subscriptions = await _subscriptions(session, data["subscriptions"], plans, customers)
     await _invoices(session, data["invoices"], customers, subscriptions)
+    await rollups.refresh_subscription_days(session, everything=True)
     if data["invoices"]:
         await rollups.refresh(session, everything=True)
     return {name: len(items) for name, items in data.items()}

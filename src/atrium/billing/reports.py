@@ -232,7 +232,9 @@ async def trends(
         currency, [0] * len(spans)
     )
     days = await a.invoiced_by_day(session, currency, first, last)
-    customers = await a.invoiced_customers(session, currency, spans)
+    customers = await a.invoiced_customers(
+        session, currency, interval, [a.bucket_start(b, interval) for b, _ in spans]
+    )
     points = []
     for (begin, finish), annual, count in zip(spans, mrr, customers, strict=True):
         inside = [v for d, v in days.items() if begin <= d <= finish]

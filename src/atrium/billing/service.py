@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
-from atrium.billing import periods
+from atrium.billing import periods, rollups
 from atrium.billing.errors import (
     AlreadyCanceled,
     CurrencyMismatch,
@@ -329,6 +329,7 @@ async def create_subscription(
     )
     session.add(sub)
     await session.flush()
+    await rollups.refresh_subscription_days(session, rollups.subscription_days(started))
     return subscription_read(sub, plan, now)
 
 
@@ -355,6 +356,8 @@ async def cancel_subscription(
         sub.status, sub.terminated_at = "terminated", now
     sub.updated_at = now
     await session.flush()
+    touched = rollups.subscription_days(sub.started_at, sub.terminated_at)
+    await rollups.refresh_subscription_days(session, touched)
     return subscription_read(sub, plan, now)
 
 

@@ -66,12 +66,14 @@ class BillingSubscription(Base):
     __table_args__ = (
         Index("ix_billing_subscription_customer_id_status", "customer_id", "status"),
         Index(
-            "ix_billing_subscription_status_started_at_terminated_at_plan_id",
+            "ix_billing_subscription_status_started_at_terminated_at_plan_id_customer_id",
             "status",
             "started_at",
             "terminated_at",
             "plan_id",
+            "customer_id",
         ),
+        Index("ix_billing_subscription_started_at_plan_id", "started_at", "plan_id"),
         Index("ix_billing_subscription_terminated_at_plan_id", "terminated_at", "plan_id"),
         Index("ix_billing_subscription_plan_id_status", "plan_id", "status"),
     )
@@ -159,6 +161,34 @@ class BillingInvoiceDaily(Base):
     fees_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     total_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BillingInvoiceCustomers(Base):
+    """Distinct customers with a finalized invoice per day, week (from Monday) and calendar
+    month, per currency."""
+
+    __tablename__ = "billing_invoice_customers"
+    __table_args__ = (UniqueConstraint("period", "start", "currency"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(8))  # day | week | month
+    start: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    customers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BillingSubscriptionDaily(Base):
+    """Per day and plan: subscriptions that started and that ended (canceled ones aside).
+    MRR at any past day is a running sum of these; today's part is read exactly."""
+
+    __tablename__ = "billing_subscription_daily"
+    __table_args__ = (UniqueConstraint("day", "plan_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("billing_plan.id", ondelete="CASCADE"))
+    started: Mapped[int] = mapped_column(Integer, default=0)
+    ended: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class BillingCustomerRevenue(Base):
