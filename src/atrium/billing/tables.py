@@ -66,7 +66,7 @@ class BillingSubscription(Base):
     __table_args__ = (
         Index("ix_billing_subscription_customer_id_status", "customer_id", "status"),
         Index(
-            "ix_billing_subscription_status_started_at_terminated_at_plan_id_customer_id",
+            "ix_billing_subscription_billing_span",
             "status",
             "started_at",
             "terminated_at",

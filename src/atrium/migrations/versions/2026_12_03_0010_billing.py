@@ -225,7 +225,7 @@ def upgrade() -> None:
             "ix_billing_subscription_started_at_plan_id", ["started_at", "plan_id"], unique=False
         )
         batch_op.create_index(
-            "ix_billing_subscription_status_started_at_terminated_at_plan_id_customer_id",
+            "ix_billing_subscription_billing_span",
             ["status", "started_at", "terminated_at", "plan_id", "customer_id"],
             unique=False,
         )
@@ -328,9 +328,7 @@ def downgrade() -> None:
     op.drop_table("billing_invoice")
     with op.batch_alter_table("billing_subscription", schema=None) as batch_op:
         batch_op.drop_index("ix_billing_subscription_terminated_at_plan_id")
-        batch_op.drop_index(
-            "ix_billing_subscription_status_started_at_terminated_at_plan_id_customer_id"
-        )
+        batch_op.drop_index("ix_billing_subscription_billing_span")
         batch_op.drop_index("ix_billing_subscription_started_at_plan_id")
         batch_op.drop_index("ix_billing_subscription_plan_id_status")
         batch_op.drop_index("ix_billing_subscription_customer_id_status")
