@@ -366,3 +366,13 @@ async def _reset_to_pending(sessions):
     async with sessions() as session:
         await session.execute(update(BillingUsageEvent).values(status="pending"))
         await session.commit()
+
+
+def test_lago_plans_take_only_a_tier_here(client, synced, module_admin):
+    h = module_admin.headers
+    plan = next(p for p in client.get(f"{BILLING}/plans", headers=h).json() if p["code"] == "scale")
+    refused = client.put(f"{BILLING}/plans/{plan['id']}", json={"amount_cents": 5}, headers=h)
+    assert refused.status_code == 409 and refused.json()["code"] == "lago_record_read_only"
+    tiered = client.put(f"{BILLING}/plans/{plan['id']}", json={"tier": "enterprise"}, headers=h)
+    assert tiered.status_code == 200 and tiered.json()["tier"] == "enterprise"
+    assert client.delete(f"{BILLING}/plans/{plan['id']}", headers=h).status_code == 409

@@ -132,8 +132,10 @@ async def create_plan(session: AsyncSession, data: PlanCreate) -> BillingPlan:
 
 async def update_plan(session: AsyncSession, plan_id: int, changes: PlanUpdate) -> BillingPlan:
     plan = await get_plan(session, plan_id)
-    _own_lago(plan)
     values = changes.model_dump(exclude_unset=True)
+    if plan.source == "lago" and set(values) - {"tier"}:
+        # Lago owns the plan; only the tier it grants is Atrium's to set
+        raise LagoRecordReadOnly("This plan is synced from Lago; only its tier can change here")
     for field in ("name", "interval", "amount_cents", "currency"):
         if field in values and values[field] is None:
             raise Unprocessable(f"{field} must not be null", field=field)
