@@ -175,12 +175,14 @@ async def measure(app, token: str, requests: int) -> list[tuple[str, float, floa
             times.sort()
             p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
             results.append((endpoint, statistics.median(times), p95, times[-1]))
+            print(f"  {endpoint:30} p95 {p95:8.1f} ms", flush=True)
     return results
 
 
 async def main(args: argparse.Namespace) -> int:
-    data_dir = Path(tempfile.mkdtemp(prefix="atrium-bench-billing-"))
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="atrium-bench-billing-"))
     url = args.database_url or f"sqlite+aiosqlite:///{data_dir / 'atrium.db'}"
+    reuse = args.data_dir is not None and (data_dir / "atrium.db").exists()
     await asyncio.to_thread(upgrade, url)
     settings = Settings(
         data_dir=data_dir,
@@ -192,21 +194,26 @@ async def main(args: argparse.Namespace) -> int:
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        started = time.perf_counter()
-        await seed(app, args.subscriptions, args.invoices, random.Random(args.seed))
-        print(
-            f"seeded {args.subscriptions:,} subscriptions and {args.invoices:,} invoices "
-            f"in {time.perf_counter() - started:.0f} s ({url.split(':')[0]})"
-        )
-        async with app.state.db.sessions() as session:
-            admin = await users_service.create_user(
-                session,
-                email="bench@example.com",
-                username="bench",
-                password="Bench-pw-1234",
-                role="admin",
+        if reuse:
+            print(f"reusing the data seeded in {data_dir}")
+        else:
+            started = time.perf_counter()
+            await seed(app, args.subscriptions, args.invoices, random.Random(args.seed))
+            print(
+                f"seeded {args.subscriptions:,} subscriptions and {args.invoices:,} invoices "
+                f"in {time.perf_counter() - started:.0f} s into {data_dir}"
             )
-            await session.commit()
+        async with app.state.db.sessions() as session:
+            admin = await users_service.find_by_login(session, "bench@example.com")
+            if admin is None:
+                admin = await users_service.create_user(
+                    session,
+                    email="bench@example.com",
+                    username="bench",
+                    password="Bench-pw-1234",
+                    role="admin",
+                )
+                await session.commit()
         token = issue_access_token(
             app.state.secrets.jwt_key, user_id=admin.id, role="admin", lifetime=timedelta(hours=1)
         )
@@ -227,6 +234,7 @@ def cli() -> None:
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--database-url")
+    parser.add_argument("--data-dir", help="reuse (or seed once into) this data directory")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--target-ms", type=float, default=300.0)
     raise SystemExit(asyncio.run(main(parser.parse_args())))

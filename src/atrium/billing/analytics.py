@@ -186,9 +186,18 @@ async def movements(
     session: AsyncSession, currency: str, boundaries: list[datetime]
 ) -> list[dict[str, int]]:
     """Per interval between consecutive boundaries, customer-level MRR movement in annual
-    cents: new (from nothing), expansion, contraction, churned (to nothing), with the
-    customer counts - in one scan, each customer's MRR evaluated at every boundary."""
+    cents: new (from nothing), expansion, contraction, churned (to nothing), with the counts
+    of new and churned customers. Only customers with a subscription that started or ended
+    within the span can move, so only theirs are read, each customer's MRR evaluated at
+    every boundary in one pass."""
     first, last = boundaries[0], boundaries[-1]
+    changed = select(Sub.customer_id).where(
+        LIVE,
+        or_(
+            and_(Sub.started_at > first, Sub.started_at <= last),
+            and_(Sub.terminated_at > first, Sub.terminated_at <= last),
+        ),
+    )
     at = [
         func.sum(case((active_at(moment), ANNUAL), else_=0)).label(f"m{i}")
         for i, moment in enumerate(boundaries)
@@ -197,12 +206,7 @@ async def movements(
         select(*at)
         .select_from(Sub)
         .join(Plan, Plan.id == Sub.plan_id)
-        .where(
-            LIVE,
-            Plan.currency == currency,
-            Sub.started_at <= last,
-            or_(Sub.terminated_at.is_(None), Sub.terminated_at > first),
-        )
+        .where(LIVE, Plan.currency == currency, Sub.customer_id.in_(changed))
         .group_by(Sub.customer_id)
         .subquery()
     )
@@ -210,35 +214,29 @@ async def movements(
     for i in range(len(boundaries) - 1):
         s, e = inner.c[f"m{i}"], inner.c[f"m{i + 1}"]
         columns += [
-            func.sum(s),
-            func.sum(e),
             func.sum(case((and_(s == 0, e > 0), e), else_=0)),
             func.sum(case((and_(s > 0, e > s), e - s), else_=0)),
             func.sum(case((and_(s > 0, e > 0, e < s), s - e), else_=0)),
             func.sum(case((and_(s > 0, e == 0), s), else_=0)),
-            func.sum(case((s > 0, 1), else_=0)),
-            func.sum(case((e > 0, 1), else_=0)),
             func.sum(case((and_(s == 0, e > 0), 1), else_=0)),
             func.sum(case((and_(s > 0, e == 0), 1), else_=0)),
         ]
     row = (await session.execute(select(*columns))).one()
-    names = (
-        "start",
-        "end",
-        "new",
-        "expansion",
-        "contraction",
-        "churned",
-        "customers_start",
-        "customers_end",
-        "customers_new",
-        "customers_churned",
-    )
+    names = ("new", "expansion", "contraction", "churned", "customers_new", "customers_churned")
     values = [int(value or 0) for value in row]
+    width = len(names)
     return [
-        dict(zip(names, values[i * 10 : (i + 1) * 10], strict=True))
+        dict(zip(names, values[i * width : (i + 1) * width], strict=True))
         for i in range(len(boundaries) - 1)
     ]
+
+
+async def annual_at(
+    session: AsyncSession, info: dict[int, PlanInfo], currency: str, moment: datetime
+) -> int:
+    return (
+        per_currency(await active_counts(session, moment), info).get(currency, {}).get("annual", 0)
+    )
 
 
 # --- invoices (from the roll-ups) --------------------------------------------------------

@@ -139,6 +139,7 @@ async def churn(session: AsyncSession, currency: str, start: datetime, end: date
     at_start = a.per_currency(await a.active_counts(session, start), info).get(currency, {})
     lost = a.per_currency(await a.terminated_counts(session, start, end), info).get(currency, {})
     moved = (await a.movements(session, currency, [start, end]))[0]
+    customers_start = (await a.active_customers(session, start)).get(currency, 0)
     subs_start, subs_lost = at_start.get("subscriptions", 0), lost.get("subscriptions", 0)
     mrr_start, mrr_lost = a.monthly(at_start.get("annual", 0)), a.monthly(lost.get("annual", 0))
     return {
@@ -148,9 +149,9 @@ async def churn(session: AsyncSession, currency: str, start: datetime, end: date
         "subscriptions_at_start": subs_start,
         "churned_subscriptions": subs_lost,
         "subscription_churn_rate": a.rate(subs_lost, subs_start),
-        "customers_at_start": moved["customers_start"],
+        "customers_at_start": customers_start,
         "churned_customers": moved["customers_churned"],
-        "logo_churn_rate": a.rate(moved["customers_churned"], moved["customers_start"]),
+        "logo_churn_rate": a.rate(moved["customers_churned"], customers_start),
         "mrr_at_start_cents": mrr_start,
         "churned_mrr_cents": mrr_lost,
         "revenue_churn_rate": a.rate(mrr_lost, mrr_start),
@@ -162,7 +163,8 @@ async def lifetime_value(session: AsyncSession, currency: str, now: datetime | N
     now = now or utcnow()
     view = await overview(session, currency, now)
     moved = (await a.movements(session, currency, [now - WINDOW, now]))[0]
-    monthly_churn = a.rate(moved["customers_churned"], moved["customers_start"])
+    customers_start = (await a.active_customers(session, now - WINDOW)).get(currency, 0)
+    monthly_churn = a.rate(moved["customers_churned"], customers_start)
     info = await a.plans(session)
     per_plan = {
         info[plan_id].code: (a.monthly(info[plan_id].annual), count)
@@ -177,7 +179,7 @@ async def lifetime_value(session: AsyncSession, currency: str, now: datetime | N
     if not monthly_churn:
         reason = (
             "no customer churned in the last 30 days, so lifetime is unbounded"
-            if moved["customers_start"]
+            if customers_start
             else "no customers 30 days ago to measure churn"
         )
         return {**base, "available": False, "reason": reason}
@@ -192,6 +194,9 @@ async def lifetime_value(session: AsyncSession, currency: str, now: datetime | N
 
 async def metrics(session: AsyncSession, currency: str, start: datetime, end: datetime) -> dict:
     moved = (await a.movements(session, currency, [start, end]))[0]
+    info = await a.plans(session)
+    moved["start"] = await a.annual_at(session, info, currency, start)
+    moved["end"] = await a.annual_at(session, info, currency, end)
     days = await a.invoiced_by_day(
         session, currency, start.date(), (end - timedelta(days=1)).date()
     )
@@ -316,16 +321,18 @@ async def mrr_history(
     starts = _month_starts(now, months)
     boundaries = [*starts, now]
     moves = await a.movements(session, currency, boundaries)
+    info = await a.plans(session)
+    ends = [await a.annual_at(session, info, currency, moment) for moment in boundaries[1:]]
     return [
         {
             "month": start.strftime("%Y-%m"),
-            "mrr_cents": a.monthly(m["end"]),
+            "mrr_cents": a.monthly(end),
             "new_mrr_cents": a.monthly(m["new"]),
             "expansion_mrr_cents": a.monthly(m["expansion"]),
             "contraction_mrr_cents": a.monthly(m["contraction"]),
             "churned_mrr_cents": a.monthly(m["churned"]),
         }
-        for start, m in zip(starts, moves, strict=True)
+        for start, m, end in zip(starts, moves, ends, strict=True)
     ]
 
 
