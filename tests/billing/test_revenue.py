@@ -163,3 +163,15 @@ def test_bad_ranges_and_currencies_are_422(client, module_admin, dataset):
     assert (
         client.get(f"{REVENUE}/trends", params={"interval": "hour"}, headers=h).status_code == 422
     )
+
+
+def test_out_of_range_dates_and_starts_are_422(client, module_admin, dataset):
+    h = module_admin.headers
+    edge = {"start": "9999-12-25", "end": "9999-12-31", "interval": "month"}
+    assert client.get(f"{REVENUE}/trends", params=edge, headers=h).status_code == 422
+    far = {
+        "customer_id": dataset[1]["id"],
+        "plan_code": "basic",
+        "started_at": "0001-01-01T00:00:00Z",
+    }
+    assert client.post(f"{BILLING}/subscriptions", json=far, headers=h).status_code == 422

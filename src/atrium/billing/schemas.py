@@ -1,20 +1,21 @@
 """Billing request and response models. Money is integer cents (minor units) with an ISO 4217
 currency; analytics shapes live in the Ops Center surface."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from atrium.billing.currency import checked_currency
 
+MAX_START_DISTANCE = timedelta(days=3653)
 Interval = Literal["weekly", "monthly", "quarterly", "semiannual", "yearly"]
 SubscriptionStatus = Literal["active", "pending", "canceled", "terminated"]
 InvoiceStatus = Literal["draft", "finalized", "voided"]
 PaymentStatus = Literal["pending", "succeeded", "failed"]
 Source = Literal["atrium", "lago"]
 Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(checked_currency)]
-Cents = Annotated[int, Field(ge=0, le=10**13)]
+Cents = Annotated[int, Field(ge=0, le=10**10)]  # sums stay within 64 bits
 Code = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 TierName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -104,8 +105,12 @@ class SubscriptionCreate(BaseModel):
     @field_validator("started_at")
     @classmethod
     def aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("give a time zone (e.g. 2026-01-01T00:00:00Z)")
+        if abs(value - datetime.now(UTC)) > MAX_START_DISTANCE:
+            raise ValueError("must lie within ten years of now")
         return value
 
 

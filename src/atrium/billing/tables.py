@@ -64,17 +64,30 @@ class BillingSubscription(Base):
 
     __tablename__ = "billing_subscription"
     __table_args__ = (
-        Index("ix_billing_subscription_customer_id_status", "customer_id", "status"),
+        # covering indexes: the revenue analytics read subscriptions from these alone
         Index(
-            "ix_billing_subscription_billing_span",
+            "ix_billing_subscription_started_cover",
+            "started_at",
+            "plan_id",
+            "status",
+            "terminated_at",
+            "customer_id",
+        ),
+        Index(
+            "ix_billing_subscription_customer_cover",
+            "customer_id",
+            "plan_id",
             "status",
             "started_at",
             "terminated_at",
+        ),
+        Index(
+            "ix_billing_subscription_terminated_cover",
+            "terminated_at",
             "plan_id",
+            "status",
             "customer_id",
         ),
-        Index("ix_billing_subscription_started_at_plan_id", "started_at", "plan_id"),
-        Index("ix_billing_subscription_terminated_at_plan_id", "terminated_at", "plan_id"),
         Index("ix_billing_subscription_plan_id_status", "plan_id", "status"),
     )
 

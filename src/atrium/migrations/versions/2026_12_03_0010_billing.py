@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0003
-Create Date: 2026-12-03 13:03:50.582000
+Create Date: 2026-12-03 13:28:37.793445
 """
 
 from collections.abc import Sequence
@@ -216,22 +216,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("billing_subscription", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_billing_subscription_customer_id_status", ["customer_id", "status"], unique=False
+            "ix_billing_subscription_customer_cover",
+            ["customer_id", "plan_id", "status", "started_at", "terminated_at"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_billing_subscription_plan_id_status", ["plan_id", "status"], unique=False
         )
         batch_op.create_index(
-            "ix_billing_subscription_started_at_plan_id", ["started_at", "plan_id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_billing_subscription_billing_span",
-            ["status", "started_at", "terminated_at", "plan_id", "customer_id"],
+            "ix_billing_subscription_started_cover",
+            ["started_at", "plan_id", "status", "terminated_at", "customer_id"],
             unique=False,
         )
         batch_op.create_index(
-            "ix_billing_subscription_terminated_at_plan_id",
-            ["terminated_at", "plan_id"],
+            "ix_billing_subscription_terminated_cover",
+            ["terminated_at", "plan_id", "status", "customer_id"],
             unique=False,
         )
 
@@ -327,11 +326,10 @@ def downgrade() -> None:
 
     op.drop_table("billing_invoice")
     with op.batch_alter_table("billing_subscription", schema=None) as batch_op:
-        batch_op.drop_index("ix_billing_subscription_terminated_at_plan_id")
-        batch_op.drop_index("ix_billing_subscription_billing_span")
-        batch_op.drop_index("ix_billing_subscription_started_at_plan_id")
+        batch_op.drop_index("ix_billing_subscription_terminated_cover")
+        batch_op.drop_index("ix_billing_subscription_started_cover")
         batch_op.drop_index("ix_billing_subscription_plan_id_status")
-        batch_op.drop_index("ix_billing_subscription_customer_id_status")
+        batch_op.drop_index("ix_billing_subscription_customer_cover")
 
     op.drop_table("billing_subscription")
     op.drop_table("billing_customer_revenue")

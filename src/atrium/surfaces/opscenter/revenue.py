@@ -25,6 +25,7 @@ Period = Literal["daily", "weekly", "monthly"]
 PERIOD_INTERVAL = {"daily": "day", "weekly": "week", "monthly": "month"}
 INTERVAL_PERIOD = {value: key for key, value in PERIOD_INTERVAL.items()}
 MAX_DAYS = 3660
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 JSON = dict[str, Any]
 
 
@@ -50,6 +51,8 @@ def _range(start: date | None, end: date | None, days: int | None) -> tuple[date
     first = start or last - timedelta(days=(days or 365) - 1)
     if first > last:
         raise Unprocessable("start must not be after end", field="start")
+    if first < EARLIEST or last > LATEST:
+        raise Unprocessable(f"dates lie between {EARLIEST} and {LATEST}", field="start")
     if (last - first).days >= MAX_DAYS:
         raise Unprocessable(f"a range covers at most {MAX_DAYS} days", field="start")
     return first, last
