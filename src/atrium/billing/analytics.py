@@ -10,6 +10,7 @@ are `None` here and `{"available": false, "reason": ...}` at the surface.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from itertools import pairwise
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -182,14 +183,11 @@ def _as_date(value: Any) -> date:
 # --- customer-level movements between boundaries -----------------------------------------
 
 
-async def movements(
+async def _movement(
     session: AsyncSession, currency: str, boundaries: list[datetime]
 ) -> list[dict[str, int]]:
-    """Per interval between consecutive boundaries, customer-level MRR movement in annual
-    cents: new (from nothing), expansion, contraction, churned (to nothing), with the counts
-    of new and churned customers. Only customers with a subscription that started or ended
-    within the span can move, so only theirs are read, each customer's MRR evaluated at
-    every boundary in one pass."""
+    """Customer-level MRR movement between the boundaries, in one pass over the customers
+    whose subscriptions started or ended within the span (no one else can move)."""
     first, last = boundaries[0], boundaries[-1]
     changed = select(Sub.customer_id).where(
         LIVE,
@@ -229,6 +227,18 @@ async def movements(
         dict(zip(names, values[i * width : (i + 1) * width], strict=True))
         for i in range(len(boundaries) - 1)
     ]
+
+
+async def movements(
+    session: AsyncSession, currency: str, boundaries: list[datetime]
+) -> list[dict[str, int]]:
+    """Per interval between consecutive boundaries, customer-level MRR movement in annual
+    cents: new (from nothing), expansion, contraction, churned (to nothing), with the counts
+    of new and churned customers. Each interval reads only its own changed customers."""
+    result = []
+    for start, end in pairwise(boundaries):
+        result += await _movement(session, currency, [start, end])
+    return result
 
 
 async def annual_at(

@@ -163,7 +163,8 @@ async def lifetime_value(session: AsyncSession, currency: str, now: datetime | N
     now = now or utcnow()
     view = await overview(session, currency, now)
     moved = (await a.movements(session, currency, [now - WINDOW, now]))[0]
-    customers_start = (await a.active_customers(session, now - WINDOW)).get(currency, 0)
+    # customers then = customers now - those who arrived + those who left
+    customers_start = view["total_customers"] - moved["customers_new"] + moved["customers_churned"]
     monthly_churn = a.rate(moved["customers_churned"], customers_start)
     info = await a.plans(session)
     per_plan = {
@@ -401,3 +402,22 @@ async def cohort_revenue(
         row["retention_rate"] = a.rate(row["retained"], row["customers"]) or 0.0
         row["average_invoiced_cents"] = a.div_round(row["invoiced"], row["customers"])
     return rows
+
+
+async def arr(session: AsyncSession, currency: str, now: datetime | None = None) -> dict:
+    """ARR (12 x MRR), per tier, and its growth over a year."""
+    now = now or utcnow()
+    info = await a.plans(session)
+    counts = await a.active_counts(session, now)
+    tiers: dict[str | None, int] = defaultdict(int)
+    for plan_id, count in counts.items():
+        if info[plan_id].currency == currency:
+            tiers[info[plan_id].tier] += info[plan_id].annual * count
+    mrr = a.monthly(sum(tiers.values()))
+    year_ago = a.monthly(await a.annual_at(session, info, currency, now - timedelta(days=365)))
+    return {
+        "currency": currency,
+        "arr_cents": 12 * mrr,
+        "by_tier_cents": {tier: 12 * a.monthly(annual) for tier, annual in tiers.items()},
+        "yoy_growth": a.rate(mrr - year_ago, year_ago),
+    }

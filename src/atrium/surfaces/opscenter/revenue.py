@@ -433,17 +433,13 @@ async def revenue_arr(
     request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
 ) -> JSON:
     code = _currency(request, currency)
-    view = await reports.overview(session, code)
-    tiers = await reports.by_tier(session, code)
-    growth = await reports.growth(session, code, *_range(None, None, 1), "day")
+    report = await reports.arr(session, code)
     return {
         "currency": code,
-        "arr": to_units(view["arr_cents"], code),
-        "arr_cents": view["arr_cents"],
-        "arr_by_tier": {
-            str(row["tier"]): to_units(12 * row["mrr_cents"], code) for row in tiers["items"]
-        },
-        "yoy_growth": _pct(growth["yoy_growth"]),
+        "arr": to_units(report["arr_cents"], code),
+        "arr_cents": report["arr_cents"],
+        "arr_by_tier": {str(t): to_units(v, code) for t, v in report["by_tier_cents"].items()},
+        "yoy_growth": _pct(report["yoy_growth"]),
     }
 
 
