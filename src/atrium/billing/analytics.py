@@ -10,8 +10,8 @@ are `None` here and `{"available": false, "reason": ...}` at the surface.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from itertools import pairwise
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
