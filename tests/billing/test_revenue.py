@@ -11,6 +11,7 @@ Annual cents now (USD): basic 12,000 + pro 120,000 + team 2 x 36,400 = 204,800
 Thirty days ago: C1, C2, C3 and one team -> 180,400 annual -> MRR 15,033.
 """
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -175,3 +176,16 @@ def test_out_of_range_dates_and_starts_are_422(client, module_admin, dataset):
         "started_at": "0001-01-01T00:00:00Z",
     }
     assert client.post(f"{BILLING}/subscriptions", json=far, headers=h).status_code == 422
+
+
+def test_mrr_history_movements_add_up(client, module_admin, dataset):
+    history = get(client, module_admin.headers, "mrr", months=12)["mrr_trend"]
+    for before, month in itertools.pairwise(history):
+        change = (
+            month["new_mrr_cents"]
+            + month["expansion_mrr_cents"]
+            - month["contraction_mrr_cents"]
+            - month["churned_mrr_cents"]
+        )
+        # each figure is rounded to the cent on its own
+        assert abs(month["mrr_cents"] - before["mrr_cents"] - change) <= 2

@@ -320,10 +320,14 @@ async def mrr_history(
     month's customer-level movements."""
     now = now or utcnow()
     starts = _month_starts(now, months)
-    boundaries = [*starts, now]
+    # each month ends just before the next begins: the same instant as the end of its last
+    # day in the daily roll-up, so movements and MRR agree to the cent
+    boundaries = [*(start - timedelta(microseconds=1) for start in starts), now]
     moves = await a.movements(session, currency, boundaries)
     info = await a.plans(session)
-    ends = [await a.annual_at(session, info, currency, moment) for moment in boundaries[1:]]
+    last_days = [(start - timedelta(days=1)).date() for start in starts[1:]]
+    series = (await a.mrr_at_days(session, info, last_days)).get(currency, [0] * len(last_days))
+    ends = [*series, await a.annual_at(session, info, currency, now)]
     return [
         {
             "month": start.strftime("%Y-%m"),
