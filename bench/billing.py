@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import insert
 
 from atrium.app import create_app
-from atrium.billing import rollups
+from atrium.billing import analytics, rollups
 from atrium.billing.tables import (
     BillingCustomer,
     BillingInvoice,
@@ -154,6 +154,7 @@ async def seed(app, subscriptions: int, invoices: int, rng: random.Random) -> No
         await _insert(session, BillingInvoice, rows)
         await rollups.refresh(session, everything=True)
         await rollups.refresh_subscription_days(session, everything=True)
+        await analytics.refresh_movement_months(session)
         await session.commit()
 
 

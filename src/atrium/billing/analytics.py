@@ -14,20 +14,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.billing.periods import PERIODS_PER_YEAR, calendar_month
-from atrium.billing.service import active_at
+from atrium.billing.predicates import active_at
 from atrium.billing.tables import (
     BillingCustomer,
     BillingCustomerRevenue,
     BillingInvoiceCustomers,
     BillingInvoiceDaily,
+    BillingMovementMonthly,
     BillingPlan,
     BillingSubscription,
     BillingSubscriptionDaily,
 )
+from atrium.db import utcnow
 
 Sub, Plan = BillingSubscription, BillingPlan
 ANNUAL = case(PERIODS_PER_YEAR, value=Plan.interval, else_=0) * Plan.amount_cents
@@ -402,3 +404,62 @@ async def cohorts(
         {"cohort": m, "customers": int(n), "invoiced": int(total), "retained": int(kept or 0)}
         for m, n, total, kept in rows
     ]
+
+
+# --- monthly movements, kept for past months ---------------------------------------------
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """A month runs from just before its first instant to just before the next month's,
+    the instants at which the daily roll-up's day ends fall."""
+    start = at_midnight(month)
+    following = calendar_month(start)[1]
+    tick = timedelta(microseconds=1)
+    return start - tick, following - tick
+
+
+async def refresh_movement_months(
+    session: AsyncSession, moments: list[datetime | None] | None = None
+) -> None:
+    """Recompute the stored movements of the past months containing `moments` (None: every
+    past month since the first subscription). The current month is always computed live."""
+    await session.flush()
+    this_month = calendar_month(utcnow())[0].date()
+    if moments is None:
+        first = await session.scalar(select(func.min(Sub.started_at)).where(LIVE))
+        months: set[date] = set()
+        cursor = calendar_month(first)[0].date() if first else this_month
+        while cursor < this_month:
+            months.add(cursor)
+            cursor = calendar_month(at_midnight(cursor))[1].date()
+        await session.execute(delete(BillingMovementMonthly))
+    else:
+        months = {calendar_month(m.astimezone(UTC))[0].date() for m in moments if m}
+        months = {m for m in months if m < this_month}
+        if not months:
+            return
+        await session.execute(
+            delete(BillingMovementMonthly).where(BillingMovementMonthly.month.in_(sorted(months)))
+        )
+    currencies = sorted({plan.currency for plan in (await plans(session)).values()})
+    rows = []
+    for month in sorted(months):
+        for currency in currencies:
+            moved = (await _movement(session, currency, list(month_bounds(month))))[0]
+            if any(moved.values()):
+                rows.append({"month": month, "currency": currency, **moved})
+    if rows:
+        await session.execute(insert(BillingMovementMonthly), rows)
+
+
+async def stored_movements(
+    session: AsyncSession, currency: str, months: list[date]
+) -> dict[date, dict[str, int]]:
+    table = BillingMovementMonthly
+    rows = await session.execute(
+        select(table).where(table.currency == currency, table.month.in_(months))
+    )
+    names = ("new", "expansion", "contraction", "churned", "customers_new", "customers_churned")
+    return {
+        _as_date(row.month): {name: getattr(row, name) for name in names} for row in rows.scalars()
+    }

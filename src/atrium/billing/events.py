@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.billing import lago
-from atrium.billing.service import active_at
+from atrium.billing.predicates import active_at
 from atrium.billing.tables import BillingCustomer, BillingSubscription, BillingUsageEvent
 from atrium.db import utcnow
 

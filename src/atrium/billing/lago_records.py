@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.billing import rollups
+from atrium.billing import analytics, rollups
 from atrium.billing.currency import is_currency
 from atrium.billing.lago import LagoError
 from atrium.billing.periods import PERIODS_PER_YEAR
@@ -262,6 +262,7 @@ async def apply(session: AsyncSession, data: dict[str, list[dict]]) -> dict[str,
     subscriptions = await _subscriptions(session, data["subscriptions"], plans, customers)
     await _invoices(session, data["invoices"], customers, subscriptions)
     await rollups.refresh_subscription_days(session, everything=True)
+    await analytics.refresh_movement_months(session)
     if data["invoices"]:
         await rollups.refresh(session, everything=True)
     return {name: len(items) for name, items in data.items()}

@@ -320,10 +320,12 @@ async def mrr_history(
     month's customer-level movements."""
     now = now or utcnow()
     starts = _month_starts(now, months)
-    # each month ends just before the next begins: the same instant as the end of its last
-    # day in the daily roll-up, so movements and MRR agree to the cent
-    boundaries = [*(start - timedelta(microseconds=1) for start in starts), now]
-    moves = await a.movements(session, currency, boundaries)
+    # past months' movements are stored (refreshed by every write that touches them);
+    # a month ends where its last day ends in the daily roll-up, so the figures add up
+    past = await a.stored_movements(session, currency, [start.date() for start in starts[:-1]])
+    live = await a.movements(session, currency, [a.month_bounds(starts[-1].date())[0], now])
+    empty = dict.fromkeys(("new", "expansion", "contraction", "churned"), 0)
+    moves = [past.get(start.date(), empty) for start in starts[:-1]] + live
     info = await a.plans(session)
     last_days = [(start - timedelta(days=1)).date() for start in starts[1:]]
     series = (await a.mrr_at_days(session, info, last_days)).get(currency, [0] * len(last_days))

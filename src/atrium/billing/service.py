@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
-from atrium.billing import periods, rollups
+from atrium.billing import analytics, periods, rollups
 from atrium.billing.errors import (
     AlreadyCanceled,
     CurrencyMismatch,
@@ -22,6 +22,7 @@ from atrium.billing.errors import (
     SubscriptionNotFound,
     UnknownPlan,
 )
+from atrium.billing.predicates import active_at
 from atrium.billing.schemas import (
     CustomerCreate,
     PlanCreate,
@@ -45,15 +46,6 @@ Sub = BillingSubscription
 
 
 # --- status as of a moment ---------------------------------------------------------------
-
-
-def active_at(moment: datetime) -> ColumnElement[bool]:
-    """Subscriptions that bill at `moment` (the predicate every revenue figure uses)."""
-    return and_(
-        Sub.status != "canceled",
-        Sub.started_at <= moment,
-        or_(Sub.terminated_at.is_(None), Sub.terminated_at > moment),
-    )
 
 
 def status_condition(status: str, moment: datetime) -> ColumnElement[bool]:
@@ -147,6 +139,8 @@ async def update_plan(session: AsyncSession, plan_id: int, changes: PlanUpdate) 
         setattr(plan, field, value)
     plan.updated_at = utcnow()
     await session.flush()
+    if set(values) & {"amount_cents", "interval", "currency"}:
+        await analytics.refresh_movement_months(session)
     return plan
 
 
@@ -332,6 +326,7 @@ async def create_subscription(
     session.add(sub)
     await session.flush()
     await rollups.refresh_subscription_days(session, rollups.subscription_days(started))
+    await analytics.refresh_movement_months(session, [started])
     return subscription_read(sub, plan, now)
 
 
@@ -360,6 +355,7 @@ async def cancel_subscription(
     await session.flush()
     touched = rollups.subscription_days(sub.started_at, sub.terminated_at)
     await rollups.refresh_subscription_days(session, touched)
+    await analytics.refresh_movement_months(session, [sub.started_at, sub.terminated_at])
     return subscription_read(sub, plan, now)
 
 

@@ -204,6 +204,23 @@ class BillingSubscriptionDaily(Base):
     ended: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class BillingMovementMonthly(Base):
+    """Customer-level MRR movement per past calendar month and currency (annual cents)."""
+
+    __tablename__ = "billing_movement_monthly"
+    __table_args__ = (UniqueConstraint("month", "currency"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    new: Mapped[int] = mapped_column(BigInteger, default=0)
+    expansion: Mapped[int] = mapped_column(BigInteger, default=0)
+    contraction: Mapped[int] = mapped_column(BigInteger, default=0)
+    churned: Mapped[int] = mapped_column(BigInteger, default=0)
+    customers_new: Mapped[int] = mapped_column(Integer, default=0)
+    customers_churned: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class BillingCustomerRevenue(Base):
     """Invoiced and collected totals per customer and currency (finalized invoices)."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0003
-Create Date: 2026-12-03 13:28:37.793445
+Create Date: 2026-12-03 13:42:04.518683
 """
 
 from collections.abc import Sequence
@@ -54,6 +54,22 @@ def upgrade() -> None:
             "status",
             "payment_status",
             name=op.f("uq_billing_invoice_daily_day_currency_status_payment_status"),
+        ),
+    )
+    op.create_table(
+        "billing_movement_monthly",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("new", sa.BigInteger(), nullable=False),
+        sa.Column("expansion", sa.BigInteger(), nullable=False),
+        sa.Column("contraction", sa.BigInteger(), nullable=False),
+        sa.Column("churned", sa.BigInteger(), nullable=False),
+        sa.Column("customers_new", sa.Integer(), nullable=False),
+        sa.Column("customers_churned", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_movement_monthly")),
+        sa.UniqueConstraint(
+            "month", "currency", name=op.f("uq_billing_movement_monthly_month_currency")
         ),
     )
     op.create_table(
@@ -345,6 +361,7 @@ def downgrade() -> None:
 
     op.drop_table("billing_usage_event")
     op.drop_table("billing_plan")
+    op.drop_table("billing_movement_monthly")
     op.drop_table("billing_invoice_daily")
     op.drop_table("billing_invoice_customers")
     # ### end Alembic commands ###
