@@ -84,18 +84,30 @@ def test_history_goes_to_the_model(client, create_user, fake):
     ]
 
 
-def test_history_is_trimmed_to_the_context_window(client, app, create_user, fake, monkeypatch):
+def set_model_metadata(client, provider, model: str, **values) -> None:
+    path = f"/api/v1/llm/providers/{provider['provider']['id']}/models/{model}"
+    response = client.put(path, json=values, headers=provider["headers"])
+    assert response.status_code == 200, response.text
+
+
+def test_history_is_trimmed_to_the_context_window(client, create_user, fake, provider):
     owner = create_user()
     conversation = new_conversation(client, owner.headers)
     fake.reply_text = "ok"
     for n in range(6):
         send(client, owner.headers, conversation["id"], content=f"message {n} " + "word " * 150)
-    monkeypatch.setattr(app.state.gateway, "context_window", lambda model: 1000)
-    send(client, owner.headers, conversation["id"], content="latest question")
+    send(client, owner.headers, conversation["id"], content="unknown window: all of it")
+    assert len(fake.last.json["messages"]) == 13
+    # the window an administrator gives the model is what the history is trimmed to
+    set_model_metadata(client, provider, "gpt-4o", context_window=1000)
+    try:
+        send(client, owner.headers, conversation["id"], content="latest question")
+    finally:
+        set_model_metadata(client, provider, "gpt-4o", context_window=None)
     sent = fake.last.json["messages"]
     assert sent[-1]["content"] == "latest question"
     assert 2 <= len(sent) < 13
-    assert "message 5" in sent[-3]["content"]  # the newest history is what stays
+    assert "unknown window" in sent[-3]["content"]  # the newest history is what stays
 
 
 def test_model_and_parameters_pass_through(client, create_user, fake):
@@ -214,11 +226,18 @@ def test_text_files_and_other_types(client, create_user, fake):
     assert "thing.bin (application/octet-stream" in prompt and "not included" in prompt
 
 
-def test_images_go_as_parts_to_vision_models_only(client, create_user, fake):
+def test_images_go_as_parts_to_vision_models_only(client, create_user, fake, provider):
     owner = create_user()
     image = upload(client, owner.headers, png(), "pic.png")
     conversation = new_conversation(client, owner.headers)
     send(client, owner.headers, conversation["id"], content="Describe", files=[image["id"]])
+    unknown = fake.last.json["messages"][-1]["content"]
+    assert isinstance(unknown, str) and "pic.png (image/png" in unknown  # not known to see
+    set_model_metadata(client, provider, "gpt-4o", supports_vision=True)
+    try:
+        send(client, owner.headers, conversation["id"], content="Describe", files=[image["id"]])
+    finally:
+        set_model_metadata(client, provider, "gpt-4o", supports_vision=None)
     content = fake.last.json["messages"][-1]["content"]
     assert content[0]["type"] == "text" and content[0]["text"].startswith("Describe")
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")

@@ -135,7 +135,10 @@ def test_models_list(client, fakes, create_user):
     assert ids == ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]
     raw = client.get("/v1/models", headers=user.headers).json()
     assert raw["object"] == "list"
-    assert isinstance(raw["data"][0]["created"], int) and raw["data"][0]["context_window"] > 0
+    assert isinstance(raw["data"][0]["created"], int)
+    # OpenAI's model list reports no window: unknown, not made up
+    assert raw["data"][0]["context_window"] is None
+    assert raw["data"][0]["status"] == "available"  # the provider answered when it was added
 
 
 def test_embeddings(client, app, fakes, create_user):
@@ -306,8 +309,6 @@ def test_default_model_when_absent(client, app, fakes, create_user):
 
     reply = client.portal.call(call)
     assert reply["choices"][0]["message"]["content"] == "Hello there, friend!"
-    assert app.state.gateway.context_window("claude-sonnet-4") == 200_000
-    assert app.state.gateway.context_window("mystery") == 8192
     row = usage_rows(client, app, user_id=user.id)[0]
     assert row.origin == "workspace"
 

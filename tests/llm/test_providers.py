@@ -213,7 +213,7 @@ def test_toggle_and_delete(client, admin, upstream):
     deleted = client.delete(path, headers=admin.headers)
     assert deleted.status_code == 200 and deleted.json() == {"id": created["id"], "deleted": True}
     assert client.get(path, headers=admin.headers).status_code == 404
-    assert client.get("/api/v1/llm/providers/nonsense", headers=admin.headers).status_code == 404
+    assert client.get("/api/v1/llm/providers/nonsense", headers=admin.headers).status_code == 422
 
 
 def test_test_endpoint_reports_ok_and_failure(client, app, admin, upstream, fake):
@@ -237,6 +237,7 @@ def test_test_endpoint_reports_ok_and_failure(client, app, admin, upstream, fake
 
 def test_test_falls_back_to_a_one_token_completion(client, admin, upstream, fake):
     created = add_provider(client, admin.headers, upstream[1], name="NoList", api_key=SECRET)
+    fake.requests.clear()  # creating it asked for the model list already
     fake.fail_with(404, "no model list here")
     result = client.post(f"/api/v1/llm/providers/{created['id']}/test", headers=admin.headers)
     # the list failed and so does the completion (the knob fails everything), honestly reported

@@ -2,7 +2,8 @@
 
 Each fake records the requests it receives (`.requests`, `.last`) and has knobs: `fail_with`
 (an error in the provider's own shape), `slow` (delay before answering), `omit_usage`,
-`reply_with_tool_call`, `redirect_to`, and `hold_after_first_chunk` (a stream pauses after its
+`reply_with_tool_call`, `redirect_to`, `drip` (a pause between stream pieces), `break_after`
+(a stream cut after n pieces), and `hold_after_first_chunk` (a stream pauses after its
 first piece of text until the test releases it, proving that chunks are relayed as they come).
 `serve_app(app)` runs any ASGI app on a free loopback port in a background thread.
 """
@@ -83,6 +84,8 @@ class FakeUpstream:
         self.api_key = self.initial_api_key
         self.requests: list[RecordedRequest] = []
         self.models = list(self.default_models)
+        # extra fields of a model's entry in the model list (vLLM's max_model_len, ...)
+        self.model_fields: dict[str, dict[str, Any]] = {}
         self.reply_text = "Hello there, friend!"
         self.failure: tuple[int, str] | None = None
         self.delay = 0.0
@@ -92,6 +95,8 @@ class FakeUpstream:
         self.gate: threading.Event | None = None
         self.gate_timed_out = False
         self.page_size = 1000
+        self.piece_delay = 0.0
+        self.broken_after: int | None = None
 
     # --- knobs ------------------------------------------------------------------------
 
@@ -109,6 +114,14 @@ class FakeUpstream:
 
     def redirect_to(self, location: str) -> None:
         self.redirect = location
+
+    def drip(self, seconds: float) -> None:
+        """Pause this long between the pieces of a stream."""
+        self.piece_delay = seconds
+
+    def break_after(self, pieces: int) -> None:
+        """Cut the connection after this many pieces of a stream (no clean end)."""
+        self.broken_after = pieces
 
     def hold_after_first_chunk(self) -> threading.Event:
         self.gate = threading.Event()
@@ -171,9 +184,13 @@ class FakeUpstream:
 
     async def stream_pieces(self) -> AsyncIterator[tuple[int, str]]:
         for index, piece in enumerate(self.pieces):
+            if index == self.broken_after:
+                raise ConnectionAbortedError("the fake provider broke its stream on purpose")
             yield index, piece
             if index == 0:
                 await self.pause_at_gate()
+            if self.piece_delay:
+                await asyncio.sleep(self.piece_delay)
 
     @staticmethod
     def sse(events: AsyncIterator[str]) -> StreamingResponse:
@@ -290,7 +307,13 @@ class OpenAIUpstream(FakeUpstream):
         if early:
             return early
         data = [
-            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"}
+            {
+                "id": m,
+                "object": "model",
+                "created": 1700000000,
+                "owned_by": "fake",
+                **self.model_fields.get(m, {}),
+            }
             for m in self.models
         ]
         return JSONResponse(data if self.bare_model_list else {"object": "list", "data": data})
@@ -826,6 +849,7 @@ class OllamaUpstream(FakeUpstream):
         return [
             Route("/api/chat", self.chat, methods=["POST"]),
             Route("/api/tags", self.tags, methods=["GET"]),
+            Route("/api/show", self.show, methods=["POST"]),
             Route("/api/embed", self.embed, methods=["POST"]),
         ]
 
@@ -887,6 +911,32 @@ class OllamaUpstream(FakeUpstream):
             for m in self.models
         ]
         return JSONResponse({"models": models})
+
+    async def show(self, request: Request) -> Response:
+        """`/api/show`: `model_fields[name]` may give `context_length` and `capabilities`."""
+        recorded, early = await self.begin(request)
+        if early:
+            return early
+        name = (recorded.json or {}).get("model")
+        if name not in self.models:
+            return self.error_response(404, f"model '{name}' not found")
+        fields = self.model_fields.get(name, {})
+        family = name.split(":")[0].replace(".", "")
+        info = {"general.architecture": family}
+        if "context_length" in fields:
+            info[f"{family}.context_length"] = fields["context_length"]
+        return JSONResponse(
+            {
+                "modelfile": "",
+                "details": {
+                    "family": family,
+                    "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M",
+                },
+                "model_info": info,
+                "capabilities": fields.get("capabilities", ["completion"]),
+            }
+        )
 
     async def embed(self, request: Request) -> Response:
         recorded, early = await self.begin(request)

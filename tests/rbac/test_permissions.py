@@ -205,6 +205,9 @@ def test_check_get_and_post(client: TestClient, admin, create_user) -> None:
         "role_level": 5,
         "role_name": "Viewer",
         "user_id": None,
+        "allowed": True,
+        "reason": "The role 'Viewer' holds files:read",
+        "effective_level": "viewer",
     }
     posted = client.post(
         "/api/v1/permissions/check",

@@ -29,6 +29,9 @@ def test_models_need_credentials(client):
 
 
 def test_models_and_defaults_follow_the_providers(client, admin, create_user, upstream):
+    upstream[0].reset()
+    upstream[0].models = ["Qwen/Qwen2.5-7B-Instruct"]
+    upstream[0].model_fields = {"Qwen/Qwen2.5-7B-Instruct": {"max_model_len": 32768}}
     user = create_user("user")
     assert client.get("/vault/models", headers=user.headers).json() == []
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
@@ -44,6 +47,7 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
     )
     models = client.get("/vault/models", headers=user.headers).json()
     assert [m["id"] for m in models] == ["Qwen/Qwen2.5-7B-Instruct"]
+    # the window is the one vLLM reported in its model list; the status its last answer
     assert models[0]["status"] == "available" and models[0]["context_window"] == 32768
     config = client.get("/vault/admin/config/models", headers=user.headers).json()
     assert config == {
@@ -61,18 +65,20 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
     assert reply.status_code == 200 and upstream[0].last.json["model"] == "Qwen/Qwen2.5-7B-Instruct"
 
 
-def test_health_reports_a_reachable_vllm(client, app, admin, upstream):
-    if not any(
-        e.type == "vllm" for e in client.portal.call(app.state.gateway.providers.global_entries)
-    ):
-        add_provider(client, admin.headers, upstream[1], name="local2", type="vllm", models=["m"])
-    app.state.vllm_probe = None
-    del app.state.vllm_probe
+def test_health_follows_the_default_models_provider_whatever_its_type(client, app, admin, upstream):
+    from atrium.system.service import InferenceProbe
+
+    add_provider(client, admin.headers, upstream[1], name="remote", type="openai", models=["gx"])
+    saved = client.put(
+        "/api/v1/admin/settings", json={"default_model": "gx"}, headers=admin.headers
+    )
+    assert saved.status_code == 200, saved.text
+    app.state.service_monitor.probe = InferenceProbe()
     body = client.get("/vault/health").json()
     assert body["vllm_status"] == "connected" and body["status"] == "ok"
     upstream[0].fail_with(503, "down")
     try:
-        del app.state.vllm_probe
+        app.state.service_monitor.probe = InferenceProbe()
         body = client.get("/vault/health").json()
         assert body["vllm_status"] == "disconnected" and body["status"] == "degraded"
     finally:

@@ -7,7 +7,7 @@ client disconnect or an upstream failure is stored as far as it got, with `incom
 """
 
 import json
-import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from fastapi import Request
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -36,6 +37,8 @@ from atrium.settings_store import service as settings_service
 SEARCH_UNAVAILABLE = "Web search is unavailable: no search endpoint is configured"
 HISTORY_LIMIT = 200
 DEFAULT_REPLY_RESERVE = 1024
+# Assumed when neither the provider nor an administrator says how large a model's window is.
+UNKNOWN_CONTEXT_WINDOW = 8192
 PARAMETERS = frozenset(
     {
         "temperature",
@@ -48,12 +51,6 @@ PARAMETERS = frozenset(
         "seed",
         "reasoning_effort",
     }
-)
-# Model families that take image parts; others get attached images listed by name.
-VISION_MODELS = re.compile(
-    r"gpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-5|(^|/)o[134](-|$)|claude-3|claude-(sonnet|"
-    r"opus|haiku)-4|gemini|llava|vision|-vl|pixtral|qwen2\.5-vl|llama-?4|minicpm-v|gemma-?3",
-    re.IGNORECASE,
 )
 
 
@@ -68,10 +65,6 @@ class NoModelAvailable(ServiceUnavailable):
 class ConversationGone(NotFound):
     code = "conversation_not_found"
     detail = "The conversation was deleted while the reply was streaming; the reply was not kept"
-
-
-def accepts_images(model: str) -> bool:
-    return bool(VISION_MODELS.search(model))
 
 
 @dataclass
@@ -103,11 +96,15 @@ def _fit(text: str, budget: int, model: str) -> str:
 
 
 async def _render(
-    storage: Storage, model: str, text: str, files: list[StoredFile], budget: int
+    storage: Storage,
+    model: str,
+    text: str,
+    files: list[StoredFile],
+    budget: int,
+    images_ok: bool,
 ) -> str | list[dict[str, Any]]:
     """A message's content for the model: its text, then each attachment as text, an image
-    part, or a line naming it."""
-    images_ok = accepts_images(model)
+    part (where the model's metadata says it takes images), or a line naming it."""
     readable = [
         file
         for file in files
@@ -153,6 +150,7 @@ async def build_context(
     history: list[HistoryEntry],
     current: tuple[str, list[StoredFile]],
     system: list[dict[str, str]],
+    images_ok: bool = False,
 ) -> list[dict[str, Any]]:
     """System messages, then as much recent history as fits, then the new user message."""
     budget = max(window - reply_reserve, window // 2)
@@ -160,7 +158,7 @@ async def build_context(
     text, files = current
     newest = {
         "role": "user",
-        "content": await _render(storage, model, text, files, attachments_budget),
+        "content": await _render(storage, model, text, files, attachments_budget, images_ok),
     }
     used = sum(_size(message, model) for message in (*system, newest))
     kept: list[dict[str, Any]] = []
@@ -169,7 +167,7 @@ async def build_context(
         if remaining <= 0:
             break
         content = (
-            await _render(storage, model, message.content, message.files, remaining // 2)
+            await _render(storage, model, message.content, message.files, remaining // 2, images_ok)
             if message.files
             else message.content
         )
@@ -228,7 +226,8 @@ async def start_turn(
         warnings, system, sources = await _web_context(session, request, data.content)
     recent = await conversations_service.history(session, conversation.id, HISTORY_LIMIT)
     parameters = _parameters(data.parameters)
-    window = gateway.context_window(model)
+    known = await gateway.model_info(principal, model)
+    window = known.get("context_window") or UNKNOWN_CONTEXT_WINDOW
     reserve = int(
         parameters.get("max_tokens")
         or parameters.get("max_completion_tokens")
@@ -242,6 +241,7 @@ async def start_turn(
         recent,
         (data.content, files),
         system,
+        bool(known.get("supports_vision")),
     )
     return Turn(
         conversation_id=conversation.id,
@@ -340,27 +340,57 @@ def _delta(chunk: dict[str, Any]) -> str:
     return str((choices[0].get("delta") or {}).get("content") or "")
 
 
+async def revise_reply(session: AsyncSession, saved: Message, reply: NewMessage) -> Message | None:
+    """Overwrite a reply stored part-way; None when the conversation was deleted meanwhile."""
+    changes = {
+        "content": reply.content,
+        "thinking_content": reply.thinking_content,
+        "incomplete": reply.incomplete,
+        "meta": reply.meta or None,
+    }
+    done = await session.execute(update(Message).where(Message.id == saved.id).values(**changes))
+    if done.rowcount != 1:
+        return None
+    for name, value in changes.items():
+        setattr(saved, name, value)
+    return saved
+
+
 async def stream_events(
     sessions: async_sessionmaker[AsyncSession],
     turn: Turn,
     chunks: AsyncIterator[dict[str, Any]],
     first: dict[str, Any] | None,
     shape: Callable[[Message], dict[str, Any]],
+    save_every: float = 1.0,
 ) -> AsyncIterator[bytes]:
     """SSE bytes for one streamed reply; the reply is stored (in a session of its own, the
-    request's being closed by now) however the stream ends."""
+    request's being closed by now) however the stream ends, and while it streams at most
+    once every `save_every` seconds, marked incomplete, so that a crash keeps what was sent."""
     parts: list[str] = []
     stored = False
+    saved: Message | None = None  # the reply as stored part-way
+    last_save = time.monotonic()
 
     async def store(incomplete: bool, error: str | None = None) -> Message | None:
-        nonlocal stored
-        stored = True
+        nonlocal saved
         async with sessions() as session:
             reply = answer(turn, "".join(parts), incomplete=incomplete, error=error)
-            message = await store_reply(session, turn, reply)
+            if saved is None:
+                message = await store_reply(session, turn, reply)
+            else:
+                message = await revise_reply(session, saved, reply)
             await session.commit()
             await run_after_commit(session)
+        saved = message
         return message
+
+    async def finish(incomplete: bool, error: str | None = None) -> Message | None:
+        nonlocal stored
+        stored = True
+        if saved is None and not parts and incomplete:
+            return None
+        return await store(incomplete, error)
 
     try:
         chunk = first
@@ -369,22 +399,24 @@ async def stream_events(
             if text:
                 parts.append(text)
                 yield _sse("delta", {"content": text})
+                if time.monotonic() - last_save >= save_every:
+                    await store(incomplete=True)
+                    last_save = time.monotonic()
             chunk = await anext(chunks, None)
-        message = await store(incomplete=False)
+        message = await finish(incomplete=False)
         if message is not None:
             yield _sse("message", shape(message))
         else:
             gone = ConversationGone()
             yield _sse("error", {"detail": gone.detail, "code": gone.code})
     except AtriumError as exc:
-        if parts:
-            await store(incomplete=True, error=exc.detail)
+        await finish(incomplete=True, error=exc.detail)
         yield _sse("error", {"detail": exc.detail, "code": exc.code})
     finally:
         with anyio.CancelScope(shield=True):
             await chunks.aclose()
-            if not stored and parts:  # the client went away mid-reply
-                await store(incomplete=True)
+            if not stored:  # the client went away mid-reply
+                await finish(incomplete=True)
 
 
 class EventStreamResponse(StreamingResponse):

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.db import after_commit
+from atrium.db import after_commit, share_with_sessions
 
 VERSION_KEY = "atrium:conversations:version:"
 SESSION_KEY = "listing_cache"
@@ -88,6 +88,4 @@ def changed(session: AsyncSession, user_id: int) -> None:
 
 def install(sessions: Any, cache: ListingCache) -> None:
     """Every session of `sessions` (an async_sessionmaker) reaches `cache` through `changed`."""
-    info = dict(sessions.kw.get("info") or {})
-    info[SESSION_KEY] = cache
-    sessions.configure(info=info)
+    share_with_sessions(sessions, **{SESSION_KEY: cache})

@@ -17,6 +17,7 @@ import puremagic
 from sqlalchemy import ColumnElement, event, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.config import Settings
 from atrium.db import after_commit
@@ -24,6 +25,8 @@ from atrium.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unau
 from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
+from atrium.params import MAX_ID
+from atrium.tiers import service as tiers_service
 
 SNIFF_BYTES = 8192
 SIGNED_URL_SECONDS = 900
@@ -202,7 +205,7 @@ async def get_senders_files(
     ids: list[int] = []
     for raw in file_ids:
         text = str(raw).strip()
-        if not text.isdigit():
+        if not text.isdigit() or int(text) > MAX_ID:
             raise FileNotFound(f"File {text!r} not found")
         if int(text) not in ids:
             ids.append(int(text))
@@ -236,6 +239,13 @@ async def used_bytes(session: AsyncSession, user_id: int) -> int:
         select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.user_id == user_id)
     )
     return int(total or 0)
+
+
+async def _stored_bytes(session: AsyncSession, user_id: int, _since: object) -> int:
+    return await used_bytes(session, user_id)  # storage counts in total, not per month
+
+
+tiers_service.register_usage_counter("storage_bytes", _stored_bytes)
 
 
 # --- byte lifecycle tied to the transaction --------------------------------------------------
@@ -292,11 +302,12 @@ async def store_upload(
     """Stream `chunks` into storage, hashing and counting; the row and the bytes appear
     together or not at all."""
     limit = settings.max_upload_bytes
-    remaining = settings.user_storage_quota_bytes - await used_bytes(session, principal.user_id)
+    quota, quota_error = await _storage_quota(session, principal, settings)
+    remaining = quota - await used_bytes(session, principal.user_id)
     if size_hint is not None and size_hint > limit:
         raise FileTooLarge(f"The file is larger than the upload limit of {limit} bytes")
     if remaining <= 0 or (size_hint is not None and size_hint > remaining):
-        raise _quota_error(settings)
+        raise quota_error
     name = sanitise_filename(filename)
     key = f"{principal.user_id}/{uuid.uuid4().hex}"
     pending = storage.begin(key)
@@ -309,7 +320,7 @@ async def store_upload(
             if size > limit:
                 raise FileTooLarge(f"The file is larger than the upload limit of {limit} bytes")
             if size > remaining:
-                raise _quota_error(settings)
+                raise quota_error
             hasher.update(chunk)
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
@@ -329,11 +340,31 @@ async def store_upload(
     )
     session.add(file)
     await session.flush()
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="upload",
+        action="file.uploaded",
+        title="File uploaded",
+        description=f"{activity_service.actor_name(principal)} uploaded '{name}' ({size} bytes)",
+        subject_type="file",
+        subject_id=file.id,
+    )
     return file
 
 
-def _quota_error(settings: Settings) -> QuotaExceeded:
-    return QuotaExceeded(
+async def _storage_quota(
+    session: AsyncSession, principal: Principal, settings: Settings
+) -> tuple[int, QuotaExceeded]:
+    """The bytes the user may store: the instance's per-user cap, lowered by their tier's."""
+    tier_name, limits = await tiers_service.limits_of(session, principal.user_id)
+    tier_limit = limits["storage_bytes"]
+    if tier_limit is not None and tier_limit < settings.user_storage_quota_bytes:
+        return tier_limit, QuotaExceeded(
+            f"Storage quota exceeded: the {tier_name} tier allows {tier_limit} bytes per user; "
+            "delete files to make room"
+        )
+    return settings.user_storage_quota_bytes, QuotaExceeded(
         f"Storage quota exceeded: each user may store {settings.user_storage_quota_bytes} bytes; "
         "delete files to make room"
     )

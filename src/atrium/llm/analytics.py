@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.auth.principal import Principal
 from atrium.errors import BadRequest
 from atrium.llm import forecast as forecasting
-from atrium.llm.tables import UsageDaily
+from atrium.llm.tables import UsageDaily, UsageRecord
 from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
 FORECAST_HISTORY_DAYS = 120
-TIERS = (("enterprise", 1_000_000), ("professional", 50_000), ("free", 1_000))
 
 D = UsageDaily
 _calls = func.coalesce(func.sum(D.calls), 0)
@@ -166,6 +165,55 @@ async def by_model(
         "total_calls": sum(m["calls"] for m in models),
         "total_cost": _money(sum(m["cost"] for m in models)),
     }
+
+
+async def by_provider(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """Per provider (by name): calls, tokens, cost, errors, share of calls; most calls first."""
+    statement = _scoped(select(D.provider, *SUMS), principal, first, last).group_by(D.provider)
+    rows = [(row.provider, _figures(row)) for row in await session.execute(statement)]
+    total = sum(figures["calls"] for _name, figures in rows)
+    rows.sort(key=lambda item: (-item[1]["calls"], item[0]))
+    return [
+        {
+            "name": name,
+            **figures,
+            "percentage": round(figures["calls"] * 100 / total, 2) if total else 0.0,
+        }
+        for name, figures in rows
+    ]
+
+
+async def provider_totals(session: AsyncSession, names: list[str]) -> dict[str, dict[str, Any]]:
+    """All-time figures of the named providers (everyone's usage), for provider settings."""
+    if not names:
+        return {}
+    statement = (
+        select(D.provider, *SUMS, func.max(D.last_at).label("last_at"))
+        .where(D.provider.in_(names))
+        .group_by(D.provider)
+    )
+    return {
+        row.provider: {**_figures(row), "last_at": row.last_at}
+        for row in await session.execute(statement)
+    }
+
+
+async def export_rows(
+    session: AsyncSession, principal: Principal, first: date, last: date
+) -> list[dict[str, Any]]:
+    """One row per day, provider and model: what an export file holds."""
+    statement = (
+        _scoped(select(D.day, D.provider, D.model, *SUMS), principal, first, last)
+        .group_by(D.day, D.provider, D.model)
+        .order_by(D.day, D.provider, D.model)
+        .limit(100_000)
+    )
+    return [
+        {"date": row.day.isoformat(), "provider": row.provider, "model": row.model, **_figures(row)}
+        for row in await session.execute(statement)
+    ]
 
 
 async def _usernames(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
@@ -390,20 +438,13 @@ async def forecasts(session: AsyncSession, principal: Principal, horizon: int) -
 # --- seed 001 (ForgeTrace) ------------------------------------------------------------
 
 
-def _tier(principal: Principal) -> tuple[str, int]:
-    if principal.role == "admin":
-        return TIERS[0]
-    if principal.role in ("developer", "moderator"):
-        return TIERS[1]
-    return TIERS[2]
-
-
 def _month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
 async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[str, Any]:
-    """The caller's own figures: this month's API calls and LLM tokens, six months of history."""
+    """The caller's own gateway figures: this month's API calls and LLM tokens, six months of
+    history (storage and tier come from their own domains)."""
     last = today()
     first = (last.replace(day=1) - timedelta(days=160)).replace(day=1)
     statement = (
@@ -421,14 +462,10 @@ async def forgetrace_stats(session: AsyncSession, principal: Principal) -> dict[
     while cursor <= last:
         keys.append(_month_key(cursor))
         cursor = (cursor + timedelta(days=32)).replace(day=1)
-    tier, monthly_limit = _tier(principal)
     return {
         "filesScanned": 0,
         "apiRequests": current[0],
         "llmTokens": current[1],
-        "storageUsed": 0,
-        "monthlyLimit": monthly_limit,
-        "tier": tier,
         "usageHistory": [{"date": key, "count": months.get(key, [0, 0])[0]} for key in keys],
     }
 
@@ -456,3 +493,45 @@ async def forgetrace_history(
             for day in _days(first, last)
         ],
     }
+
+
+async def recent_calls(session: AsyncSession, since: datetime) -> dict[str, Any]:
+    """Every user's gateway calls since `since` (a short window: reads the indexed records)."""
+    record = UsageRecord
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(record.latency_ms), 0),
+                func.coalesce(func.sum(record.completion_tokens), 0),
+            ).where(record.created_at >= since)
+        )
+    ).one()
+    return {"calls": int(row[0]), "latency_ms_sum": int(row[1]), "completion_tokens": int(row[2])}
+
+
+async def totals_by_model(session: AsyncSession) -> list[dict[str, Any]]:
+    """All-time calls, errors, tokens and cost per provider and model (from the roll-ups)."""
+    rows = await session.execute(
+        select(
+            D.provider,
+            D.model,
+            func.sum(D.calls),
+            func.sum(D.errors),
+            func.sum(D.prompt_tokens),
+            func.sum(D.completion_tokens),
+            func.sum(D.cost_usd),
+        ).group_by(D.provider, D.model)
+    )
+    return [
+        {
+            "provider": provider,
+            "model": model,
+            "calls": int(calls or 0),
+            "errors": int(errors or 0),
+            "prompt_tokens": int(prompt or 0),
+            "completion_tokens": int(completion or 0),
+            "cost_usd": float(cost or 0.0),
+        }
+        for provider, model, calls, errors, prompt, completion, cost in rows.tuples()
+    ]

@@ -38,9 +38,15 @@ class ProviderEntry:
     extra_params: dict[str, Any]
     created: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    pinned: bool = False  # the owner chose the models; otherwise they are the discovered ones
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reachable: bool | None = None  # the last contact's outcome; None before any
 
     def serves(self, model: str) -> bool:
         return model in self.models
+
+    def model_info(self, model: str) -> dict[str, Any]:
+        return self.metadata.get(model) or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,36 @@ def decrypt_key(fernet: MultiFernet, provider: LlmProvider) -> str | None:
         return None
 
 
+def served_models(provider: LlmProvider) -> list[str]:
+    """The pinned list when the owner gave one, else what the provider listed last."""
+    return list(provider.models or ()) or list(provider.discovered_models or ())
+
+
+def model_metadata(provider: LlmProvider) -> dict[str, dict[str, Any]]:
+    """Per model: what the provider reported, overridden by what an owner or admin set."""
+    merged: dict[str, dict[str, Any]] = {}
+    for source in (provider.discovered_metadata or {}, provider.model_metadata or {}):
+        for model, values in source.items():
+            if isinstance(values, dict):
+                known = {k: v for k, v in values.items() if v is not None}
+                merged[model] = {**merged.get(model, {}), **known}
+    return merged
+
+
+def reachable(provider: LlmProvider) -> bool | None:
+    if provider.last_test_status is None:
+        return None
+    return provider.last_test_status == "success"
+
+
+def model_status(entry: ProviderEntry) -> str:
+    """`available` when the provider answered its last contact, `unreachable` when it did not,
+    `unknown` before any contact."""
+    if entry.reachable is None:
+        return "unknown"
+    return "available" if entry.reachable else "unreachable"
+
+
 def entry_of(provider: LlmProvider, fernet: MultiFernet) -> ProviderEntry:
     settings = provider.settings or {}
     return ProviderEntry(
@@ -83,12 +119,15 @@ def entry_of(provider: LlmProvider, fernet: MultiFernet) -> ProviderEntry:
         owner_id=provider.owner_id,
         name=provider.name,
         type=provider.type,
-        models=tuple(provider.models or ()),
+        models=tuple(served_models(provider)),
         enabled=provider.enabled,
         target=target_of(provider, decrypt_key(fernet, provider)),
         extra_params=dict(settings.get("extra_params") or {}),
         created=int(provider.created_at.timestamp()) if provider.created_at else 0,
         settings=dict(settings),
+        pinned=bool(provider.models),
+        metadata=model_metadata(provider),
+        reachable=reachable(provider),
     )
 
 

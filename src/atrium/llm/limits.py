@@ -1,4 +1,5 @@
-"""Per-user and per-key limits: requests/min, tokens/min and a monthly budget (DECISIONS 21).
+"""Per-user and per-key limits: requests/min, tokens/min and a monthly budget (DECISIONS 21),
+and the user's tier's monthly requests and LLM tokens (DECISIONS 35).
 
 Counters live in this process by default; with Redis they live there, so that every server
 process shares them (one pipeline per check). Limit values come from the user and key rows,
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from atrium.auth.principal import AuthCache, Principal
 from atrium.keys.tables import ApiKey
 from atrium.llm.errors import LimitExceeded
-from atrium.llm.tables import UsageRecord
+from atrium.llm.tables import UsageDaily, UsageRecord
+from atrium.tiers import service as tiers_service
 from atrium.users.tables import User
 
 LIMITS_TTL = 30.0
@@ -28,10 +30,23 @@ class Limits:
     rpm: int | None = None
     tpm: int | None = None
     budget: float | None = None
+    month_requests: int | None = None  # the tier's, users only
+    month_tokens: int | None = None
+    tier: str = ""
 
     @property
     def empty(self) -> bool:
-        return self.rpm is None and self.tpm is None and self.budget is None
+        return (
+            self.rpm is None
+            and self.tpm is None
+            and self.budget is None
+            and self.month_requests is None
+            and self.month_tokens is None
+        )
+
+    @property
+    def monthly(self) -> bool:
+        return self.month_requests is not None or self.month_tokens is not None
 
 
 @dataclass(slots=True)
@@ -60,15 +75,26 @@ def seconds_to_next_month(now: datetime) -> int:
     return int((following - now).total_seconds()) + 1
 
 
-def _limits(row: Any) -> Limits:
+def _limits(row: Any, tier: tuple[str, dict[str, int | None]] | None = None) -> Limits:
     if row is None:
         return Limits()
     budget = row.monthly_budget_usd
+    name, monthly = tier or ("", {})
     return Limits(
         rpm=row.rpm_limit or None,
         tpm=row.tpm_limit or None,
         budget=float(budget) if budget is not None and budget > 0 else None,
+        month_requests=monthly.get("requests"),
+        month_tokens=monthly.get("llm_tokens"),
+        tier=name,
     )
+
+
+def _over_tier(limits: Limits, requests: int, tokens: int, now: datetime) -> None:
+    if limits.month_requests is not None and requests >= limits.month_requests:
+        raise tiers_service.quota_error(limits.tier, "requests", limits.month_requests, now)
+    if limits.month_tokens is not None and tokens >= limits.month_tokens:
+        raise tiers_service.quota_error(limits.tier, "llm_tokens", limits.month_tokens, now)
 
 
 class LimitSource:
@@ -93,7 +119,8 @@ class LimitSource:
         async with self.sessions() as session:
             user = await session.get(User, principal.user_id)
             api_key = await session.get(ApiKey, principal.key_id) if principal.key_id else None
-        entry = _CachedLimits(anchor, time.monotonic(), _limits(user), _limits(api_key))
+            tier = await tiers_service.limits_of(session, principal.user_id) if user else None
+        entry = _CachedLimits(anchor, time.monotonic(), _limits(user, tier), _limits(api_key))
         self.cache[key] = entry
         return entry.user, entry.key
 
@@ -106,6 +133,21 @@ class LimitSource:
                 )
             )
         return float(total or 0.0)
+
+    async def month_counts(self, user_id: int, since: datetime) -> tuple[int, int]:
+        """(calls, tokens) of the user this month, from the daily roll-ups."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.coalesce(func.sum(UsageDaily.calls), 0),
+                        func.coalesce(
+                            func.sum(UsageDaily.prompt_tokens + UsageDaily.completion_tokens), 0
+                        ),
+                    ).where(UsageDaily.user_id == user_id, UsageDaily.day >= since.date())
+                )
+            ).one()
+        return int(row[0]), int(row[1])
 
 
 def _exceeded_rate(scope: str, limit: int, retry: int) -> LimitExceeded:
@@ -142,6 +184,14 @@ class MemoryLimiter:
         self.source = source
         self.windows: dict[tuple[str, int], list[int]] = {}  # [minute, requests, tokens]
         self.spend: dict[tuple[str, int, str], float] = {}
+        self.months: dict[tuple[int, str], list[int]] = {}  # [requests, tokens] this month
+
+    async def _month(self, user_id: int, now: datetime) -> list[int]:
+        key = (user_id, month_key(now))
+        if key not in self.months:
+            counts = await self.source.month_counts(user_id, month_start(now))
+            self.months[key] = list(counts)
+        return self.months[key]
 
     def _window(self, scope: str, ident: int, minute: int) -> list[int]:
         window = self.windows.get((scope, ident))
@@ -167,6 +217,9 @@ class MemoryLimiter:
         for scope, ident, limits in scopes:
             if limits.budget is not None and await self._spent(scope, ident, now) >= limits.budget:
                 raise _exceeded_budget(scope, limits.budget, now)
+            if scope == "user" and limits.monthly:
+                counts = await self._month(ident, now)
+                _over_tier(limits, counts[0], counts[1], now)
             window = self._window(scope, ident, minute)
             if limits.rpm is not None and window[1] >= limits.rpm:
                 raise _exceeded_rate(scope, limits.rpm, retry)
@@ -174,6 +227,9 @@ class MemoryLimiter:
                 raise _exceeded_tokens(scope, limits.tpm, retry)
         for scope, ident, _ in scopes:
             self._window(scope, ident, minute)[1] += 1
+        counts = self.months.get((principal.user_id, month_key(now)))
+        if counts is not None:
+            counts[0] += 1
 
     async def record(self, principal: Principal, tokens: int, cost: float) -> None:
         minute = int(time.time() // 60)
@@ -185,6 +241,9 @@ class MemoryLimiter:
             spent = (scope, ident, month)
             if spent in self.spend:
                 self.spend[spent] += cost
+        counts = self.months.get((principal.user_id, month))
+        if counts is not None:
+            counts[1] += tokens
 
 
 def _idents(principal: Principal) -> list[tuple[str, int]]:
@@ -206,6 +265,10 @@ class RedisLimiter:
         base = f"{self.prefix}:{scope}:{ident}"
         return f"{base}:req:{minute}", f"{base}:tok:{minute}", f"{base}:usd:{month}"
 
+    def _month_keys(self, user_id: int, month: str) -> tuple[str, str]:
+        base = f"{self.prefix}:user:{user_id}"
+        return f"{base}:mreq:{month}", f"{base}:mtok:{month}"
+
     async def check(self, principal: Principal) -> None:
         user, key = await self.source.of(principal)
         scopes = _scopes(principal, user, key)
@@ -221,6 +284,9 @@ class RedisLimiter:
             pipe.get(requests)
             pipe.get(tokens)
             pipe.get(spend)
+        if user.monthly:
+            for month_counter in self._month_keys(principal.user_id, month):
+                pipe.get(month_counter)
         values = await pipe.execute()
         for index, (scope, ident, limits) in enumerate(scopes):
             requests, tokens, spent = values[index * 3 : index * 3 + 3]
@@ -233,11 +299,18 @@ class RedisLimiter:
                 raise _exceeded_rate(scope, limits.rpm, retry)
             if limits.tpm is not None and int(tokens or 0) >= limits.tpm:
                 raise _exceeded_tokens(scope, limits.tpm, retry)
+        if user.monthly:
+            month_requests, month_tokens = values[len(scopes) * 3 :]
+            if month_requests is None or month_tokens is None:
+                month_requests, month_tokens = await self._seed_month(principal.user_id, now, month)
+            _over_tier(user, int(month_requests), int(month_tokens), now)
         pipe = self.redis.pipeline(transaction=False)
         for scope, ident, _ in scopes:
             requests = self._keys(scope, ident, minute, month)[0]
             pipe.incr(requests)
             pipe.expire(requests, 120)
+        if user.monthly:
+            pipe.incr(self._month_keys(principal.user_id, month)[0])
         await pipe.execute()
 
     async def _seed_spend(self, scope: str, ident: int, now: datetime, month: str) -> float:
@@ -245,6 +318,14 @@ class RedisLimiter:
         key = self._keys(scope, ident, 0, month)[2]
         await self.redis.set(key, repr(spent), nx=True, ex=40 * 86400)
         return float(await self.redis.get(key) or spent)
+
+    async def _seed_month(self, user_id: int, now: datetime, month: str) -> tuple[int, int]:
+        counts = await self.source.month_counts(user_id, month_start(now))
+        keys = self._month_keys(user_id, month)
+        for key, value in zip(keys, counts, strict=True):
+            await self.redis.set(key, value, nx=True, ex=40 * 86400)
+        stored = [await self.redis.get(key) for key in keys]
+        return int(stored[0] or counts[0]), int(stored[1] or counts[1])
 
     async def record(self, principal: Principal, tokens: int, cost: float) -> None:
         user, key = await self.source.of(principal)
@@ -260,4 +341,6 @@ class RedisLimiter:
             # spend is kept only where a budget applies; the check seeded it from the database
             if cost and budgets[scope] is not None:
                 pipe.incrbyfloat(spend_key, cost)
+        if tokens and user.monthly:
+            pipe.incrby(self._month_keys(principal.user_id, month)[1], tokens)
         await pipe.execute()

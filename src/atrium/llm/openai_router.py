@@ -14,7 +14,12 @@ from fastapi.responses import Response, StreamingResponse
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
-from atrium.llm.errors import LimitExceeded, MalformedRequest, ProviderDisabled
+from atrium.llm.catalog import model_status
+from atrium.llm.errors import (
+    MalformedRequest,
+    NoProviderConfigured,
+    ProviderDisabled,
+)
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
@@ -34,7 +39,8 @@ RESPONSES = {code: ERROR_BODY for code in (400, 401, 403, 404, 429, 502, 503, 50
 def openai_status(exc: AtriumError) -> tuple[int, str]:
     if isinstance(exc, MalformedRequest):
         return 400, exc.code
-    if isinstance(exc, ProviderDisabled):
+    if isinstance(exc, ProviderDisabled | NoProviderConfigured):
+        # OpenAI answers a model it does not serve with 404, whether or not providers exist
         return 404, "model_not_found"
     return exc.status_code, exc.code
 
@@ -54,7 +60,7 @@ def openai_error_body(exc: AtriumError) -> dict[str, Any]:
 def openai_error(exc: AtriumError) -> Response:
     status, _code = openai_status(exc)
     headers = dict(exc.headers or {})
-    if isinstance(exc, LimitExceeded) and exc.code == "budget_exceeded":
+    if exc.code in ("budget_exceeded", "plan_quota_exceeded"):
         headers["x-should-retry"] = "false"  # retrying cannot help until next month
     return Response(orjson.dumps(openai_error_body(exc)), status, headers, media_type=JSON)
 
@@ -95,9 +101,10 @@ async def list_models(principal: LlmRead, request: Request) -> Response:
             "created": entry.created,
             "owned_by": entry.name,
             "name": model,
-            "context_window": gateway.context_window(model),
+            "context_window": entry.model_info(model).get("context_window"),
+            "supports_vision": entry.model_info(model).get("supports_vision"),
             "type": "embedding" if "embed" in model.lower() else "chat",
-            "status": "available",
+            "status": model_status(entry),
         }
         for model, entry in await gateway.models(principal)
     ]

@@ -14,6 +14,8 @@ from atrium.llm import service as llm_service
 from atrium.llm.adapters.registry import available_providers
 from atrium.llm.gateway import Gateway
 from atrium.llm.schemas import (
+    ModelMetadataRead,
+    ModelMetadataUpdate,
     PriceList,
     ProviderCreate,
     ProviderList,
@@ -21,6 +23,7 @@ from atrium.llm.schemas import (
     ProviderTestResult,
     ProviderUpdate,
 )
+from atrium.params import parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
@@ -42,12 +45,7 @@ def gateway_of(request: Request) -> Gateway:
 
 
 def _id(value: str) -> int:
-    from atrium.llm.errors import ProviderNotFound
-
-    try:
-        return int(value)
-    except ValueError:
-        raise ProviderNotFound() from None
+    return parse_id(value, "provider_id")
 
 
 # --- providers ------------------------------------------------------------------------
@@ -59,12 +57,7 @@ async def list_providers(
 ) -> dict[str, Any]:
     owner = None
     if user_id is not None:
-        try:
-            owner = int(user_id)
-        except ValueError:
-            raise Forbidden(
-                "Listing another user's providers needs a role that reaches them"
-            ) from None
+        owner = parse_id(user_id, "user_id", "query")
     providers = await llm_service.list_providers(session, principal, owner)
     return {"providers": [llm_service.provider_read(p) for p in providers]}
 
@@ -80,7 +73,12 @@ async def create_provider(
 ) -> dict[str, Any]:
     gateway = gateway_of(request)
     provider = await llm_service.create_provider(
-        session, principal, body, fernet=request.app.state.secrets.fernet, cache=gateway.providers
+        session,
+        principal,
+        body,
+        fernet=request.app.state.secrets.fernet,
+        cache=gateway.providers,
+        client=gateway.client,
     )
     return llm_service.provider_read(provider)
 
@@ -107,8 +105,26 @@ async def update_provider(
         body,
         fernet=request.app.state.secrets.fernet,
         cache=gateway.providers,
+        client=gateway.client,
     )
     return llm_service.provider_read(provider)
+
+
+@providers_router.put("/{provider_id}/models/{model:path}", response_model=ModelMetadataRead)
+async def set_model_metadata(
+    provider_id: str,
+    model: str,
+    body: ModelMetadataUpdate,
+    principal: LlmWrite,
+    session: SessionDep,
+    request: Request,
+) -> dict[str, Any]:
+    """What is known of one of the provider's models (context window, vision), over what the
+    provider reports; null clears a value."""
+    _provider, read = await llm_service.set_model_metadata(
+        session, principal, _id(provider_id), model, body, cache=gateway_of(request).providers
+    )
+    return read
 
 
 @providers_router.delete("/{provider_id}")

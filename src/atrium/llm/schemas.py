@@ -6,6 +6,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from atrium.llm.adapters.base import PROVIDER_TYPES
+from atrium.params import MAX_ID
+from atrium.text import DisplayName
 
 ProviderType = Literal[PROVIDER_TYPES]  # type: ignore[valid-type]
 
@@ -14,7 +16,7 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(4096, ge=1)
+    max_tokens: int = Field(4096, ge=1, le=MAX_ID)
     timeout: float = Field(60, gt=0, le=600)
     retry_attempts: int = Field(3, ge=0, le=10)
     custom_headers: dict[str, str] = Field(default_factory=dict)
@@ -28,7 +30,7 @@ def _lower_type(value: Any) -> Any:
 class ProviderCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=100)
+    name: DisplayName = Field(min_length=1, max_length=100)
     type: ProviderType = Field(validation_alias=AliasChoices("type", "provider_type"))
     api_key: str | None = Field(None, max_length=4000)
     api_base: str | None = Field(
@@ -55,7 +57,7 @@ class ProviderCreate(BaseModel):
 class ProviderUpdate(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: DisplayName | None = Field(None, min_length=1, max_length=100)
     type: ProviderType | None = Field(None, validation_alias=AliasChoices("type", "provider_type"))
     api_key: str | None = Field(None, max_length=4000)
     api_base: str | None = Field(
@@ -77,7 +79,11 @@ class ProviderRead(BaseModel):
     type: str
     api_base: str | None
     base_url: str | None
-    models: list[str]
+    models: list[str] = Field(description="The models served: the pinned list, else discovered")
+    pinned_models: list[str]
+    discovered_models: list[str]
+    discovered_at: datetime | None
+    model_metadata: dict[str, dict[str, Any]]
     enabled: bool
     settings: dict[str, Any]
     description: str | None
@@ -89,6 +95,34 @@ class ProviderRead(BaseModel):
     updated_at: datetime
     last_test_status: str | None
     last_test_time: datetime | None
+    last_test_error: str | None = None
+
+
+class ModelMetadataUpdate(BaseModel):
+    """What is known of one model; null clears a value (the provider's report shows again)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    context_window: int | None = Field(
+        None, ge=1, le=100_000_000, validation_alias=AliasChoices("context_window", "contextWindow")
+    )
+    supports_vision: bool | None = Field(
+        None, validation_alias=AliasChoices("supports_vision", "supportsVision")
+    )
+    parameters: str | None = Field(None, max_length=32)
+    quantization: str | None = Field(None, max_length=32)
+
+
+class ModelMetadataRead(BaseModel):
+    provider_id: str
+    model: str
+    served: bool
+    context_window: int | None
+    supports_vision: bool | None
+    parameters: str | None
+    quantization: str | None
+    size_bytes: int | None
+    overrides: dict[str, Any]
 
 
 class ProviderList(BaseModel):

@@ -1,14 +1,26 @@
 """Providers (seed 002, DECISIONS 18-19) and the price table: the logic behind the routes."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
-from atrium.errors import Forbidden
-from atrium.llm.catalog import PriceBook, ProviderCache, entry_of
+from atrium.errors import BadRequest, Forbidden
+from atrium.llm.adapters.base import ProviderTarget, UpstreamError
+from atrium.llm.adapters.models import describe_models
+from atrium.llm.catalog import (
+    PriceBook,
+    ProviderCache,
+    decrypt_key,
+    entry_of,
+    model_metadata,
+    served_models,
+    target_of,
+)
 from atrium.llm.errors import (
     GlobalProviderReadOnly,
     InvalidApiBase,
@@ -16,9 +28,18 @@ from atrium.llm.errors import (
     ProviderNotFound,
 )
 from atrium.llm.prices import SEED_PRICES
-from atrium.llm.schemas import PriceItem, ProviderCreate, ProviderSettings, ProviderUpdate
+from atrium.llm.schemas import (
+    ModelMetadataUpdate,
+    PriceItem,
+    ProviderCreate,
+    ProviderSettings,
+    ProviderUpdate,
+)
 from atrium.llm.tables import LlmProvider, ModelPrice, UsageRecord
 from atrium.security.ssrf import BlockedAddress, resolve_checked, validate_base_url
+
+DISCOVERY_TIMEOUT = 10.0  # seconds; a dead provider must not hold a request for long
+METADATA_FIELDS = ("context_window", "supports_vision", "parameters", "quantization", "size_bytes")
 
 
 def mask_key(hint: str | None) -> str | None:
@@ -126,6 +147,7 @@ async def create_provider(
     *,
     fernet: Any,
     cache: ProviderCache,
+    client: Any,
 ) -> LlmProvider:
     owner_id = None if principal.is_admin else principal.user_id
     await _check_name_free(session, owner_id, data.name)
@@ -140,9 +162,22 @@ async def create_provider(
         description=data.description,
     )
     _set_key(provider, fernet, data.api_key)
+    await discover_into(provider, client, data.api_key or None)
     session.add(provider)
     await session.flush()
     cache.invalidate_after_commit(session)
+    scope = "global provider" if owner_id is None else "provider"
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="inference",
+        action="provider.created",
+        title="Provider added",
+        description=f"{activity_service.actor_name(principal)} added {scope} '{provider.name}' "
+        f"({provider.type})",
+        subject_type="llm_provider",
+        subject_id=provider.id,
+    )
     return provider
 
 
@@ -154,6 +189,7 @@ async def update_provider(
     *,
     fernet: Any,
     cache: ProviderCache,
+    client: Any,
 ) -> LlmProvider:
     provider = await _changeable(session, principal, provider_id, "write")
     values = changes.model_dump(exclude_unset=True)
@@ -182,6 +218,7 @@ async def update_provider(
         provider.settings = changes.settings.model_dump()
     if "description" in values:
         provider.description = values["description"]
+    await discover_into(provider, client, decrypt_key(fernet, provider))
     provider.updated_at = datetime.now(UTC)
     await session.flush()
     cache.invalidate_after_commit(session)
@@ -219,8 +256,122 @@ async def test_provider(
     provider.last_test_status = "success" if result["ok"] else "failed"
     provider.last_test_time = datetime.now(UTC)
     provider.last_test_error = result["error"]
+    if result.get("described") is not None:
+        apply_discovery(provider, result.pop("described"), None)
+        gateway.providers.invalidate_after_commit(session)
+    result.pop("described", None)
     result["success"] = result["ok"]
     return result
+
+
+# --- model discovery -------------------------------------------------------------------
+
+
+async def discover(client: Any, provider: LlmProvider, api_key: str | None):
+    """(models the provider describes, None) or (None, why it could not be asked)."""
+    return await discover_target(client, target_of(provider, api_key))
+
+
+async def discover_target(client: Any, target: ProviderTarget):
+    target = replace(target, timeout=min(target.timeout, DISCOVERY_TIMEOUT))
+    try:
+        return await describe_models(client, target), None
+    except UpstreamError as exc:
+        return None, exc.message
+
+
+def apply_discovery(provider: LlmProvider, found: list[dict] | None, error: str | None) -> None:
+    """Store what the provider listed (its models and what it said of them) and the outcome."""
+    now = datetime.now(UTC)
+    provider.last_test_time = now
+    if found is None:
+        provider.last_test_status = "failed"
+        provider.last_test_error = error
+        return
+    provider.discovered_models = list(dict.fromkeys(item["id"] for item in found))
+    provider.discovered_metadata = {
+        item["id"]: {k: v for k, v in item.items() if k in METADATA_FIELDS}
+        for item in found
+        if any(k in METADATA_FIELDS for k in item)
+    }
+    provider.discovered_at = now
+    provider.last_test_status = "success"
+    provider.last_test_error = None
+
+
+async def discover_into(provider: LlmProvider, client: Any, api_key: str | None) -> None:
+    found, error = await discover(client, provider, api_key)
+    apply_discovery(provider, found, error)
+
+
+async def refresh_discovered_models(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    client: Any,
+    fernet: Any,
+    cache: ProviderCache,
+    provider_ids: list[int] | None = None,
+) -> dict[int, str | None]:
+    """Ask every enabled provider (or the given ones) for its models and store the answers;
+    for a periodic job. No transaction is open while a provider is asked. Returns
+    {provider id: None, or why it failed}."""
+    async with sessions() as session:
+        statement = select(LlmProvider).where(LlmProvider.enabled.is_(True))
+        if provider_ids is not None:
+            statement = statement.where(LlmProvider.id.in_(provider_ids))
+        providers = list(await session.scalars(statement.order_by(LlmProvider.id)))
+    outcome: dict[int, str | None] = {}
+    for stale in providers:
+        found, error = await discover(client, stale, decrypt_key(fernet, stale))
+        async with sessions() as session:
+            provider = await session.get(LlmProvider, stale.id)
+            if provider is None:
+                continue
+            apply_discovery(provider, found, error)
+            await session.commit()
+        outcome[stale.id] = error
+    if outcome:
+        await cache.bump()
+    return outcome
+
+
+async def set_model_metadata(
+    session: AsyncSession,
+    principal: Principal,
+    provider_id: int,
+    model: str,
+    changes: ModelMetadataUpdate,
+    *,
+    cache: ProviderCache,
+) -> tuple[LlmProvider, dict[str, Any]]:
+    """Set (or with null, clear) what is known of one model; the provider's own report stays
+    underneath and shows again where a value is cleared."""
+    if len(model) > 200:
+        raise BadRequest("A model id has at most 200 characters", param="model")
+    provider = await _changeable(session, principal, provider_id, "write")
+    stored = {k: dict(v) for k, v in (provider.model_metadata or {}).items()}
+    values = {**stored.get(model, {}), **changes.model_dump(exclude_unset=True)}
+    values = {k: v for k, v in values.items() if v is not None}
+    if values:
+        stored[model] = values
+    else:
+        stored.pop(model, None)
+    provider.model_metadata = stored
+    provider.updated_at = datetime.now(UTC)
+    await session.flush()
+    cache.invalidate_after_commit(session)
+    return provider, model_read(provider, model)
+
+
+def model_read(provider: LlmProvider, model: str) -> dict[str, Any]:
+    known = model_metadata(provider).get(model, {})
+    return {
+        "provider_id": str(provider.id),
+        "model": model,
+        "served": model in served_models(provider),
+        **{name: known.get(name) for name in METADATA_FIELDS},
+        "overrides": dict((provider.model_metadata or {}).get(model, {})),
+    }
 
 
 def provider_read(provider: LlmProvider) -> dict[str, Any]:
@@ -231,7 +382,11 @@ def provider_read(provider: LlmProvider) -> dict[str, Any]:
         "type": provider.type,
         "api_base": provider.api_base,
         "base_url": provider.api_base,
-        "models": list(provider.models or []),
+        "models": served_models(provider),
+        "pinned_models": list(provider.models or []),
+        "discovered_models": list(provider.discovered_models or []),
+        "discovered_at": provider.discovered_at,
+        "model_metadata": model_metadata(provider),
         "enabled": provider.enabled,
         "settings": settings,
         "description": provider.description,
@@ -245,6 +400,7 @@ def provider_read(provider: LlmProvider) -> dict[str, Any]:
         "updated_at": provider.updated_at,
         "last_test_status": provider.last_test_status,
         "last_test_time": provider.last_test_time,
+        "last_test_error": provider.last_test_error,
     }
 
 

@@ -33,7 +33,13 @@ class LlmProvider(Base):
     api_base: Mapped[str | None] = mapped_column(String(500))
     api_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     api_key_hint: Mapped[str | None] = mapped_column(String(16))
-    models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)  # pinned; empty: discovered
+    discovered_models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # {model: {context_window, supports_vision, ...}} as the provider reported them
+    discovered_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
+    discovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # {model: {...}} set by whoever may change the provider; wins over what was discovered
+    model_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     description: Mapped[str | None] = mapped_column(String(500))

@@ -8,6 +8,7 @@ from atrium.auth.deps import CurrentPrincipal, require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, Forbidden
+from atrium.params import parse_id
 from atrium.rbac import service as rbac_service
 from atrium.rbac.schemas import (
     BulkRequest,
@@ -107,16 +108,21 @@ async def bulk_revoke_permissions(
 def _user_id(value: str | int | None) -> int | None:
     if value is None or value == "":
         return None
-    try:
-        user_id = int(value)
-    except ValueError:
-        raise BadRequest("user_id must be an integer") from None
-    if not 1 <= user_id <= MAX_ID:
-        raise users_service.UserNotFound()
-    return user_id
+    return parse_id(value, "user_id", "body")
 
 
 async def _check(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
+    result = await _checked(session, principal, body)
+    held = "holds" if result["has_permission"] else "does not hold"
+    return {
+        **result,
+        "allowed": result["has_permission"],
+        "reason": f"The role '{result['role_name']}' {held} {body.resource}:{body.action}",
+        "effective_level": result["role_id"],
+    }
+
+
+async def _checked(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
     user_id = _user_id(body.user_id)
     about_self = body.role_id is None and user_id in (None, principal.user_id)
     if not about_self and not principal.can("permissions", "read"):

@@ -1,7 +1,7 @@
 """billing: plans, customers, subscriptions, invoices, roll-ups, Lago sync runs and events
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-03 13:42:04.518683
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import atrium.db
 
 revision: str = "0010"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Seed 002 Ops Center pages' own calls, over the shared services."""
