@@ -63,6 +63,8 @@ ROUTER_MODULES = (
     "atrium.surfaces.opscenter.usage",
     "atrium.surfaces.opscenter.llm_config",
     "atrium.surfaces.opscenter.permissions",
+    "atrium.billing.router",
+    "atrium.surfaces.opscenter.revenue",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     audit_max_archive_files: int = 200_000
     audit_max_archive_ratio: float = 200.0
     webhook_retry_base_seconds: float = 10.0
+    billing_currency: str = "USD"
+    billing_invoicing_seconds: float = 3600.0
+    billing_sync_seconds: float = 3600.0
+    lago_api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ATRIUM_LAGO_API_URL", "LAGO_API_URL")
+    )
+    lago_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ATRIUM_LAGO_API_KEY", "LAGO_API_KEY")
+    )
+    lago_events_flush_seconds: float = 5.0
     log_requests: bool = True
     log_level: str = "INFO"
 

@@ -35,7 +35,7 @@ from atrium.llm.schemas import (
     ProviderSettings,
     ProviderUpdate,
 )
-from atrium.llm.tables import LlmProvider, ModelPrice
+from atrium.llm.tables import LlmProvider, ModelPrice, UsageRecord
 from atrium.security.ssrf import BlockedAddress, resolve_checked, validate_base_url
 
 DISCOVERY_TIMEOUT = 10.0  # seconds; a dead provider must not hold a request for long
@@ -459,3 +459,39 @@ def price_read(row: ModelPrice) -> dict[str, Any]:
         "output_usd_per_mtok": row.output_usd_per_mtok,
         "updated_at": row.updated_at,
     }
+
+
+# --- metered usage, read by billing ------------------------------------------------------
+
+
+async def metered_usage(
+    session: AsyncSession, user_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A user's successful calls in [start, end) per provider and model: calls, tokens and
+    their cost in USD (priced from the price table when each call was metered)."""
+    rows = await session.execute(
+        select(
+            UsageRecord.provider,
+            UsageRecord.provider_type,
+            UsageRecord.model,
+            func.count().label("calls"),
+            func.coalesce(func.sum(UsageRecord.prompt_tokens), 0).label("input_tokens"),
+            func.coalesce(func.sum(UsageRecord.completion_tokens), 0).label("output_tokens"),
+            func.coalesce(func.sum(UsageRecord.cost_usd), 0.0).label("cost_usd"),
+        )
+        .where(
+            UsageRecord.user_id == user_id,
+            UsageRecord.created_at >= start,
+            UsageRecord.created_at < end,
+            UsageRecord.status == "ok",
+        )
+        .group_by(UsageRecord.provider, UsageRecord.provider_type, UsageRecord.model)
+        .order_by(UsageRecord.provider, UsageRecord.model)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def on_usage_batch(state: Any, hook: Any) -> None:
+    """Have `await hook(records)` called after each batch of usage records is committed
+    (records as the gateway metered them: user_id, provider, model, tokens, created_at)."""
+    state.gateway.usage.batch_hooks.append(hook)

@@ -3,7 +3,7 @@ daily roll-ups updated from the same batches (DECISIONS 20)."""
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +83,8 @@ class UsageWriter:
         self.pending: list[dict[str, Any]] = []
         self.lock = asyncio.Lock()
         self.task: asyncio.Task | None = None
+        # async hook(records) run after each batch is committed (billing's usage events)
+        self.batch_hooks: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
 
     def add(self, record: dict[str, Any]) -> None:
         self.pending.append(record)
@@ -103,7 +105,15 @@ class UsageWriter:
                     for name in FOREIGN_IDS:
                         record[name] = None
                 await self._write(batch)
+            await self._after_write(batch)
             return len(batch)
+
+    async def _after_write(self, batch: list[dict[str, Any]]) -> None:
+        for hook in self.batch_hooks:
+            try:
+                await hook(batch)
+            except Exception:
+                log.exception("a usage batch hook failed; the usage records are kept")
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         async with self.sessions() as session:

@@ -175,6 +175,22 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def user_exists(session: AsyncSession, user_id: int) -> bool:
+    return await session.scalar(select(User.id).where(User.id == user_id)) is not None
+
+
+async def ids_by_email(session: AsyncSession, emails: Sequence[str]) -> dict[str, int]:
+    """User ids by normalised email, for the given addresses that belong to a user."""
+    wanted = sorted({normalise_email(email) for email in emails if email})
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(User.email, User.id).where(User.email.in_(wanted[start : start + 500]))
+        )
+        found.update({email: user_id for email, user_id in rows.tuples()})
+    return found
+
+
 async def list_users(
     session: AsyncSession,
     *,
