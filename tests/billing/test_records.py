@@ -33,15 +33,21 @@ def test_plan_crud_and_bad_input(client, admin):
         f"{BILLING}/plans", json={**bad, "amount_cents": 5, "currency": "XYZ"}, headers=h
     )
     assert unknown.status_code == 422 and "ISO 4217" in unknown.json()["detail"]
+    no_tier = client.post(
+        f"{BILLING}/plans", json={**bad, "amount_cents": 5, "tier": "platinum"}, headers=h
+    )
+    assert no_tier.status_code == 422 and "platinum" in no_tier.json()["detail"]
     interval = client.post(
         f"{BILLING}/plans", json={**bad, "amount_cents": 5, "interval": "daily"}, headers=h
     )
     assert interval.status_code == 422
     changed = client.put(
-        f"{BILLING}/plans/{plan['id']}", json={"amount_cents": 1800, "tier": "pro"}, headers=h
+        f"{BILLING}/plans/{plan['id']}",
+        json={"amount_cents": 1800, "tier": "enterprise"},
+        headers=h,
     )
     assert changed.status_code == 200
-    assert (changed.json()["amount_cents"], changed.json()["tier"]) == (1800, "pro")
+    assert (changed.json()["amount_cents"], changed.json()["tier"]) == (1800, "enterprise")
     listed = client.get(f"{BILLING}/plans", headers=h).json()
     assert "crud-basic" in [p["code"] for p in listed]
     assert client.delete(f"{BILLING}/plans/{plan['id']}", headers=h).json() == {
@@ -187,6 +193,8 @@ def test_invoicing_is_idempotent_with_fee_and_usage(client, app, run, admin, cre
     assert mine["plan"]["code"] == "metered" and mine["tier"] == "professional"
     assert {i["id"] for i in mine["invoices"]} == {i["id"] for i in invoices}
     assert run(billing_service.active_plan_tier_name_for, app, user.id) == "professional"
+    assert mine["limits"]["source"] == "subscription"
+    assert mine["limits"]["tier"] == "professional" and mine["limits"]["llm_tokens"] > 0
 
 
 def test_invoicing_closes_a_terminated_subscription_once(client, app, run, admin, create_user):

@@ -1,8 +1,8 @@
 """Seed 002's revenue analytics against figures computed by hand from plans and
 subscriptions created through the API.
 
-USD plans: basic monthly 10.00 (tier starter), pro yearly 1,200.00 (professional), team weekly
-7.00 (professional); EUR plan euro quarterly 30.00 (starter). Subscriptions:
+USD plans: basic monthly 10.00 (tier free), pro yearly 1,200.00 (professional), team weekly
+7.00 (professional); EUR plan euro quarterly 30.00 (free). Subscriptions:
   C1 basic, started 90 days ago            C2 basic, started 60 days ago, terminated now
   C3 pro, started 200 days ago             C4 team x2, started 40 and 10 days ago
   C5 basic, pending (starts in 10 days)    C6 euro, started 100 days ago
@@ -30,10 +30,10 @@ def settings_overrides():
 @pytest.fixture(scope="module")
 def dataset(client, module_admin):
     h = module_admin.headers
-    make_plan(client, h, "basic", 1000, "monthly", tier="starter")
+    make_plan(client, h, "basic", 1000, "monthly", tier="free")
     make_plan(client, h, "pro", 120000, "yearly", tier="professional")
     make_plan(client, h, "team", 700, "weekly", tier="professional")
-    make_plan(client, h, "euro", 3000, "quarterly", currency="EUR", tier="starter")
+    make_plan(client, h, "euro", 3000, "quarterly", currency="EUR", tier="free")
     c = {n: make_customer(client, h, f"C{n}") for n in range(1, 6)}
     c[6] = make_customer(client, h, "C6", currency="EUR")
     subscribe(client, h, c[1], "basic", days_ago(90))
@@ -74,9 +74,9 @@ def test_by_tier_and_by_plan_with_shares(client, module_admin, dataset):
     tiers = get(client, module_admin.headers, "by-tier")
     rows = {row["tier"]: row for row in tiers["tier_breakdown"]}
     assert tiers["total_mrr_cents"] == 17067
-    # professional: 120,000 + 72,800 = 192,800 annual -> 16,067; starter: 12,000 -> 1,000
-    assert (rows["professional"]["mrr_cents"], rows["starter"]["mrr_cents"]) == (16067, 1000)
-    assert (rows["professional"]["customers"], rows["starter"]["customers"]) == (2, 1)
+    # professional: 120,000 + 72,800 = 192,800 annual -> 16,067; free: 12,000 -> 1,000
+    assert (rows["professional"]["mrr_cents"], rows["free"]["mrr_cents"]) == (16067, 1000)
+    assert (rows["professional"]["customers"], rows["free"]["customers"]) == (2, 1)
     assert rows["professional"]["share"] == pytest.approx(16067 / 17067)
     assert rows["professional"]["avg_revenue_per_user"] == 80.34  # 16,067 / 2 -> 8,034 cents
     plans = {row["plan_code"]: row for row in get(client, module_admin.headers, "by-plan")}
@@ -144,7 +144,7 @@ def test_mrr_history_arr_forecast_and_cohorts(client, module_admin, dataset):
     history = get(client, h, "mrr", months=12)["mrr_trend"]
     assert len(history) == 12 and history[-1]["mrr_cents"] == 17067
     arr = get(client, h, "arr")
-    assert arr["arr_cents"] == 204804 and arr["arr_by_tier"]["starter"] == 120.0
+    assert arr["arr_cents"] == 204804 and arr["arr_by_tier"]["free"] == 120.0
     forecast = get(client, h, "forecasts")
     assert forecast["available"] is True and len(forecast["forecast"]) == 12
     first = forecast["forecast"][0]

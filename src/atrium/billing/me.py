@@ -8,6 +8,22 @@ from atrium.billing import periods
 from atrium.billing import service as billing_service
 from atrium.db import utcnow
 from atrium.llm import service as llm_service
+from atrium.tiers import service as tiers_service
+from atrium.tiers.errors import TierNotFound
+
+
+async def _limits(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
+    """The monthly limits of the user's tier (None when no tier is defined)."""
+    try:
+        found = await tiers_service.resolve_tier(session, user_id)
+    except TierNotFound:
+        return None
+    names = ("files_scanned", "llm_tokens", "requests", "storage_bytes")
+    return {
+        "tier": found.tier.name,
+        "source": found.source,
+        **{name: getattr(found.tier, name) for name in names},
+    }
 
 
 async def summary(session: AsyncSession, state: Any, user_id: int) -> dict[str, Any]:
@@ -24,15 +40,13 @@ async def summary(session: AsyncSession, state: Any, user_id: int) -> dict[str, 
     rows = await llm_service.metered_usage(session, user_id, start, end)
     input_tokens = sum(int(row["input_tokens"]) for row in rows)
     output_tokens = sum(int(row["output_tokens"]) for row in rows)
-    # the tiers domain, when present, provides the limits (it depends on billing, not back)
-    tier_limits = getattr(state, "tier_limits_of", None)
-    limits = await tier_limits(session, user_id) if tier_limits is not None else None
+    limits = await _limits(session, user_id)
     invoices = await billing_service.recent_invoices(session, customer.id) if customer else []
     return {
         "customer": customer,
         "subscription": subscription,
         "plan": plan,
-        "tier": plan.tier if plan is not None else None,
+        "tier": limits["tier"] if limits else (plan.tier if plan is not None else None),
         "period_start": start,
         "period_end": end,
         "usage": {

@@ -189,7 +189,8 @@ class BillingMe(BaseModel):
     period_end: datetime
     usage: UsageThisPeriod
     limits: dict[str, Any] | None = Field(
-        description="The tier's monthly limits, when the tiers domain provides them"
+        description="The user's tier (`source`: subscription, assigned or default) and its "
+        "monthly limits (null: unlimited); null when no tier is defined"
     )
     invoices: list[InvoiceRead]
 

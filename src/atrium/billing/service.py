@@ -39,6 +39,8 @@ from atrium.billing.tables import (
 from atrium.config import Settings
 from atrium.db import utcnow
 from atrium.errors import Unprocessable
+from atrium.tiers import service as tiers_service
+from atrium.tiers.errors import TierNotFound
 from atrium.users import service as users_service
 
 MAX_PAGE = 1000
@@ -113,7 +115,17 @@ async def plan_by_code(session: AsyncSession, code: str) -> BillingPlan:
     return plan
 
 
+async def _check_tier(session: AsyncSession, name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        await tiers_service.find_tier(session, name)
+    except TierNotFound:
+        raise Unprocessable(f"No tier is named {name!r}", field="tier") from None
+
+
 async def create_plan(session: AsyncSession, data: PlanCreate) -> BillingPlan:
+    await _check_tier(session, data.tier)
     if await session.scalar(select(BillingPlan.id).where(BillingPlan.code == data.code)):
         raise PlanCodeTaken(f"A plan with the code {data.code!r} already exists")
     plan = BillingPlan(**data.model_dump(), source="atrium")
@@ -128,6 +140,7 @@ async def update_plan(session: AsyncSession, plan_id: int, changes: PlanUpdate) 
     if plan.source == "lago" and set(values) - {"tier"}:
         # Lago owns the plan; only the tier it grants is Atrium's to set
         raise LagoRecordReadOnly("This plan is synced from Lago; only its tier can change here")
+    await _check_tier(session, values.get("tier"))
     for field in ("name", "interval", "amount_cents", "currency"):
         if field in values and values[field] is None:
             raise Unprocessable(f"{field} must not be null", field=field)
@@ -465,3 +478,7 @@ async def customer_of_user(session: AsyncSession, user_id: int) -> BillingCustom
 
 async def count_customers(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(BillingCustomer)) or 0)
+
+
+# a user's tier is their active subscription's plan's tier, when they have one
+tiers_service.register_tier_resolver(active_plan_tier_name)
