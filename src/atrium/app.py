@@ -41,6 +41,9 @@ ROUTER_MODULES = (
     "atrium.projects.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
+    "atrium.cloud.router",
+    "atrium.surfaces.cloud003.onboarding",
+    "atrium.surfaces.cloud003.client",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

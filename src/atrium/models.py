@@ -1,6 +1,7 @@
 """Imports every domain's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
 from atrium.auth import tables as auth_tables
+from atrium.cloud import tables as cloud_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
 from atrium.files import tables as files_tables
@@ -14,6 +15,7 @@ from atrium.users import tables as users_tables
 __all__ = [
     "Base",
     "auth_tables",
+    "cloud_tables",
     "conversations_tables",
     "files_tables",
     "keys_tables",

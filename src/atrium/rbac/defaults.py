@@ -32,6 +32,7 @@ _member = {
     **{resource: RWD for resource in (*WORKSPACE, "api_keys")},
     "llm": ("read", "execute"),
     "usage": ("read",),
+    "cloud": ("read", "write", "delete", "execute"),  # their own cloud accounts
 }
 _developer = {
     **_member,
