@@ -5,10 +5,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from atrium.cloud.tables import (
+    CloudAccount,
+    CloudCost,
     CloudResource,
+    DiscoveryRun,
+    Remediation,
+    WasteFinding,
 )
 from tests.cloud.conftest import (
     ACCOUNT,
@@ -216,3 +221,245 @@ def test_a_second_tenant_gets_409_for_the_same_aws_account(client, create_user, 
     assert answer.status_code == 409
     assert answer.json()["code"] == "aws_account_taken"
     assert client.get("/client/accounts", headers=other.headers).json() == []
+
+
+def _account_id(client, tenant) -> str:
+    return client.get("/client/accounts", headers=tenant.headers).json()[0]["id"]
+
+
+def test_accounts_list_and_summary(client, tenant):
+    (account,) = client.get("/api/v1/client/accounts", headers=tenant.headers).json()
+    assert account["account_id"] == ACCOUNT and account["connection_method"] == "iam_role"
+    assert account["status"] == "active" and account["created_at"].endswith("Z")
+    summary = client.get("/client/summary", headers=tenant.headers).json()
+    assert summary == {
+        "has_account": True,
+        "instance_count": 5,
+        "status": "ok",
+        "account_status": "active",
+        "account_name": None,
+    }
+
+
+def test_other_tenants_see_nothing_analysts_read_viewers_are_refused(client, tenant, create_user):
+    account_id = _account_id(client, tenant)
+    finding_id = STATE["findings"][("unattached_volume", STATE["unattached"])]
+    other = create_user()
+    assert client.get("/api/v1/cloud/waste", headers=other.headers).json() == []
+    assert (
+        client.get(f"/onboarding/{account_id}/discovery", headers=other.headers).status_code == 404
+    )
+    assert client.delete(f"/client/accounts/{account_id}", headers=other.headers).status_code == 404
+    dismissed = client.post(
+        f"/api/v1/cloud/waste/{finding_id}/dismiss", json={"reason": "x"}, headers=other.headers
+    )
+    assert dismissed.status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/cloud/costs?account_id={account_id}", headers=other.headers
+        ).status_code
+        == 404
+    )
+    dashboard = client.get("/client/dashboard", headers=other.headers).json()
+    assert dashboard["status"] == "no_account" and dashboard["setup_required"] is True
+    analyst = create_user("analyst")
+    seen = client.get(f"/api/v1/cloud/waste?account_id={account_id}", headers=analyst.headers)
+    assert len(seen.json()) == 7
+    refused = client.post(
+        f"/api/v1/cloud/waste/{finding_id}/dismiss", json={"reason": "x"}, headers=analyst.headers
+    )
+    assert refused.status_code == 403
+    viewer = create_user("viewer")
+    assert client.get("/client/dashboard", headers=viewer.headers).status_code == 403
+    assert client.get("/api/v1/cloud/admin/overview", headers=analyst.headers).status_code == 403
+
+
+def test_rediscover_refuses_while_running_and_dismissal_survives(client, app, run, tenant):
+    account_id = _account_id(client, tenant)
+    finding_id = STATE["findings"][("unattached_volume", STATE["unattached"])]
+    dismissed = client.post(
+        f"/api/v1/waste/{finding_id}/dismiss",
+        json={"reason": "kept for the DR drill"},
+        headers=tenant.headers,
+    )
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+
+    async def set_status(value: str) -> None:
+        async with app.state.db.sessions() as session:
+            account = await session.get(CloudAccount, int(account_id))
+            account.discovery_status = value
+            await session.commit()
+
+    run(set_status, "in_progress")
+    busy = client.post(f"/onboarding/{account_id}/rediscover", headers=tenant.headers)
+    assert busy.status_code == 409 and busy.json()["code"] == "discovery_running"
+    run(set_status, "completed")
+    triggered = client.post(f"/api/v1/onboarding/{account_id}/rediscover", headers=tenant.headers)
+    assert triggered.status_code == 202
+    assert (
+        triggered.json()["status"] == "triggered" and triggered.json()["account_id"] == account_id
+    )
+    wait(run, app)
+    still = client.get("/api/v1/cloud/waste?status=dismissed", headers=tenant.headers).json()
+    assert [(f["id"], f["dismissed_reason"]) for f in still] == [
+        (finding_id, "kept for the DR drill")
+    ]
+    open_ids = {f["id"] for f in client.get("/api/v1/cloud/waste", headers=tenant.headers).json()}
+    assert finding_id not in open_ids and len(open_ids) == 6
+
+
+def _state(region: str, instance_id: str) -> str:
+    reservations = aws("ec2", region).describe_instances(InstanceIds=[instance_id])
+    return reservations["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def test_remediation_needs_approval_rejected_then_approved(client, tenant, create_user, estate):
+    finding_id = STATE["findings"][("idle_instance", estate["idle"])]
+    wrong = client.post(
+        "/api/v1/cloud/remediations",
+        json={"finding_id": finding_id, "action": "delete-volume"},
+        headers=tenant.headers,
+    )
+    assert wrong.status_code == 400 and wrong.json()["code"] == "remediation_not_applicable"
+    asked = client.post(
+        "/api/v1/cloud/remediations",
+        json={"finding_id": finding_id, "action": "stop-instance"},
+        headers=tenant.headers,
+    )
+    assert asked.status_code == 201
+    request = asked.json()
+    assert request["status"] == "pending_approval" and request["approver_role"] == "admin"
+    own = client.post(f"/api/v1/cloud/approvals/{request['id']}/approve", headers=tenant.headers)
+    assert own.status_code == 403
+    admin = create_user("admin")
+    pending = client.get("/api/v1/cloud/approvals", headers=admin.headers).json()
+    assert request["id"] in [p["id"] for p in pending]
+    rejected = client.post(
+        f"/api/v1/cloud/approvals/{request['id']}/reject",
+        json={"comment": "batch job runs monthly"},
+        headers=admin.headers,
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert _state("us-east-1", estate["idle"]) == "running"
+    again = client.post(f"/api/v1/cloud/approvals/{request['id']}/approve", headers=admin.headers)
+    assert again.status_code == 409
+
+    second = client.post(
+        "/api/v1/cloud/remediations",
+        json={"findingId": finding_id, "action": "stop-instance"},
+        headers=tenant.headers,
+    ).json()
+    approved = client.post(f"/api/v1/cloud/approvals/{second['id']}/approve", headers=admin.headers)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "completed"
+    assert _state("us-east-1", estate["idle"]) in ("stopping", "stopped")
+    findings = client.get("/api/v1/cloud/waste?status=remediated", headers=tenant.headers).json()
+    assert [f["id"] for f in findings] == [finding_id]
+
+
+def test_a_policy_without_approval_runs_at_once(client, tenant, estate):
+    policy = client.post(
+        "/api/v1/governance/policies",
+        json={"name": "free addresses", "action": "release-address", "requires_approval": False},
+        headers=tenant.headers,
+    )
+    assert policy.status_code == 201
+    listed = client.get("/api/v1/cloud/governance/policies", headers=tenant.headers).json()
+    assert [p["id"] for p in listed] == [policy.json()["id"]]
+    finding_id = STATE["findings"][("unassociated_address", estate["free_address"])]
+    done = client.post(
+        "/api/v1/cloud/remediations",
+        json={"finding_id": finding_id, "action": "release-address"},
+        headers=tenant.headers,
+    )
+    assert done.status_code == 201 and done.json()["status"] == "completed"
+    left = aws("ec2").describe_addresses()["Addresses"]
+    assert estate["free_address"] not in [a["AllocationId"] for a in left]
+    changed = client.patch(
+        f"/api/v1/governance/policies/{policy.json()['id']}",
+        json={"requires_approval": True, "approver_role": "moderator"},
+        headers=tenant.headers,
+    )
+    assert changed.json()["approver_role"] == "moderator"
+
+
+def test_aws_unreachable_mid_discovery_keeps_the_previous_inventory(
+    client, app, run, tenant, monkeypatch
+):
+    account_id = _account_id(client, tenant)
+    before = client.get("/client/dashboard", headers=tenant.headers).json()
+    findings_before = client.get("/api/v1/cloud/waste?status=all", headers=tenant.headers).json()
+    # EC2 answers; CloudWatch, asked next in each region, is unreachable
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:9")
+    assert (
+        client.post(f"/onboarding/{account_id}/rediscover", headers=tenant.headers).status_code
+        == 202
+    )
+    wait(run, app)
+    status = client.get(f"/onboarding/{account_id}/discovery", headers=tenant.headers).json()
+    assert status["status"] == "failed"
+    assert "cloudwatch" in status["error"] and "Could not connect" in status["error"]
+    after = client.get("/client/dashboard", headers=tenant.headers).json()
+    assert after["resources_by_type"] == before["resources_by_type"]
+    assert (
+        client.get("/api/v1/cloud/waste?status=all", headers=tenant.headers).json()
+        == findings_before
+    )
+    summary = client.get("/client/summary", headers=tenant.headers).json()
+    assert summary["status"] == "error" and "cloudwatch" in summary["error"]
+
+
+def test_admin_overview(client, create_user):
+    admin = create_user("admin")
+    overview = client.get("/api/v1/cloud/admin/overview", headers=admin.headers).json()
+    assert overview["tenants"] == 1 and overview["accounts"]["total"] == 1
+    assert overview["resources"]["instance"] == 5
+
+
+def test_delete_removes_everything_then_another_tenant_may_connect(
+    client, app, run, tenant, create_user
+):
+    account_id = _account_id(client, tenant)
+    deleted = client.delete(f"/client/accounts/{account_id}", headers=tenant.headers)
+    assert deleted.status_code == 200
+    assert deleted.json() == {
+        "success": True,
+        "message": f"Account {ACCOUNT} disconnected and its data removed",
+        "account_id": ACCOUNT,
+    }
+
+    async def left() -> list[int]:
+        async with app.state.db.sessions() as session:
+            return [
+                await session.scalar(select(func.count()).select_from(table))
+                for table in (
+                    CloudAccount,
+                    CloudResource,
+                    CloudCost,
+                    WasteFinding,
+                    DiscoveryRun,
+                    Remediation,
+                )
+            ]
+
+    assert run(left) == [0, 0, 0, 0, 0, 0]
+    assert client.get("/client/accounts", headers=tenant.headers).json() == []
+    key, secret = iam_keys("next-tenant", None)
+    newcomer = create_user()
+    connected = client.post(
+        "/onboarding/connect/credentials",
+        json={"access_key": key, "secret_key": secret, "regions": ["us-east-1"]},
+        headers=newcomer.headers,
+    )
+    assert connected.status_code == 200, connected.text
+    assert connected.json()["connection_method"] == "access_keys"
+    wait(run, app)
+
+    async def stored_secret() -> bytes:
+        async with app.state.db.sessions() as session:
+            return await session.scalar(select(CloudAccount.secret_encrypted))
+
+    assert secret.encode() not in run(stored_secret)
+    account_id = connected.json()["account_id"]
+    status = client.get(f"/onboarding/{account_id}/discovery", headers=newcomer.headers).json()
+    assert status["status"] == "completed" and set(status["progress"]["regions"]) == {"us-east-1"}
