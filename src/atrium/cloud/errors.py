@@ -62,3 +62,11 @@ class NotApprover(Forbidden):
 
 class InvalidApprovalState(Conflict):
     code = "invalid_status_transition"
+
+
+class NoAdviceModel(ServiceUnavailable):
+    code = "no_provider_configured"
+    detail = (
+        "No LLM provider is configured, so no advice can be written: an administrator can add "
+        "one with POST /api/v1/llm/providers"
+    )

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
+from atrium.cloud import advice as cloud_advice
 from atrium.cloud import costs as cloud_costs
 from atrium.cloud import findings as cloud_findings
 from atrium.cloud import governance
@@ -232,6 +233,19 @@ async def reject_remediation(
         comment=body.comment if body else None,
         fernet=request.app.state.secrets.fernet,
     )
+
+
+@router.post(
+    "/accounts/{account_id}/advice",
+    response_model=Open,
+    responses={**NOT_FOUND, 503: {"description": "No LLM provider configured"}},
+)
+async def advise_account(
+    account_id: int, request: Request, principal: CloudExecute, session: SessionDep
+) -> dict:
+    account = await cloud_service.get_owned(session, principal, account_id, "execute")
+    answer = await cloud_advice.advise(session, principal, account, request.app.state.gateway)
+    return {**answer, "account_id": str(answer["account_id"])}
 
 
 @router.get("/admin/overview", response_model=Open)
