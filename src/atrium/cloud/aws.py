@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 BOTO_CONFIG = Config(
-    connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
+    connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
 )
 SESSION_NAME = "atrium-discovery"
 

@@ -45,7 +45,7 @@ def stopped_since(reason: str | None) -> str | None:
 
 def instances(ec2: Any, region: str) -> list[dict[str, Any]]:
     found = []
-    for reservation in _pages(ec2.describe_instances, "Reservations"):
+    for reservation in _pages(ec2.describe_instances, "Reservations", MaxResults=200):
         for item in reservation.get("Instances", []):
             state = item.get("State", {}).get("Name")
             if state == "terminated":
@@ -93,7 +93,7 @@ def volumes(ec2: Any, region: str) -> list[dict[str, Any]]:
                 "tags": _tags(item.get("Tags")),
             },
         }
-        for item in _pages(ec2.describe_volumes, "Volumes")
+        for item in _pages(ec2.describe_volumes, "Volumes", MaxResults=500)
     ]
 
 
@@ -132,7 +132,7 @@ def snapshots(ec2: Any, region: str) -> list[dict[str, Any]]:
                 "tags": _tags(item.get("Tags")),
             },
         }
-        for item in _pages(ec2.describe_snapshots, "Snapshots", OwnerIds=["self"])
+        for item in _pages(ec2.describe_snapshots, "Snapshots", OwnerIds=["self"], MaxResults=1000)
     ]
 
 

@@ -195,41 +195,47 @@ async def _savings(session: AsyncSession, ids: list[int]) -> float:
 
 
 async def _instances(session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
-    rows = await session.scalars(
-        select(CloudResource)
+    rows = await session.execute(
+        select(
+            CloudResource.resource_id,
+            CloudResource.region,
+            CloudResource.state,
+            CloudResource.monthly_cost,
+            CloudResource.attributes,
+        )
         .where(CloudResource.account_id.in_(ids), CloudResource.kind == "instance")
         .order_by(CloudResource.id)
         .limit(INSTANCE_PAGE)
     )
     return [
         {
-            "instance_id": row.resource_id,
-            "region": row.region,
-            "state": row.state,
-            "instance_type": row.attributes.get("instance_type"),
-            "name": row.attributes.get("name"),
-            "monthly_cost": row.monthly_cost,
-            "idle_check": row.attributes.get("idle_check"),
+            "instance_id": resource_id,
+            "region": region,
+            "state": state,
+            "instance_type": attributes.get("instance_type"),
+            "name": attributes.get("name"),
+            "monthly_cost": monthly_cost,
+            "idle_check": attributes.get("idle_check"),
         }
-        for row in rows
+        for resource_id, region, state, monthly_cost, attributes in rows
     ]
 
 
 async def _clusters(session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
-    rows = await session.scalars(
-        select(CloudResource).where(
+    rows = await session.execute(
+        select(CloudResource.region, CloudResource.state, CloudResource.attributes).where(
             CloudResource.account_id.in_(ids), CloudResource.kind == "eks_cluster"
         )
     )
     return [
         {
-            "name": row.attributes.get("name"),
-            "region": row.region,
-            "status": row.state,
-            "node_count": row.attributes.get("node_count", 0),
-            "nodes": row.attributes.get("node_groups", []),
+            "name": attributes.get("name"),
+            "region": region,
+            "status": state,
+            "node_count": attributes.get("node_count", 0),
+            "nodes": attributes.get("node_groups", []),
         }
-        for row in rows
+        for region, state, attributes in rows
     ]
 
 
