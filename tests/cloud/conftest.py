@@ -58,7 +58,37 @@ def settings_overrides(aws_endpoint):
         "aws_principal_arn": PRINCIPAL,
         "cloud_snapshot_max_age_days": 0,
         "cloud_stopped_max_days": 0,
+        "jobs_poll_seconds": 0.05,
     }
+
+
+def wait_for_discoveries(client, app) -> None:
+    """Until no discovery run is in progress (each runs as a job on the engine)."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from atrium.cloud.tables import DiscoveryRun
+
+    async def running() -> int:
+        async with app.state.db.sessions() as session:
+            return await session.scalar(
+                select(func.count(DiscoveryRun.id)).where(DiscoveryRun.status == "in_progress")
+            )
+
+    async def jobs() -> list:
+        from atrium.jobs.tables import Job
+
+        async with app.state.db.sessions() as session:
+            rows = await session.execute(select(Job.kind, Job.status, Job.error, Job.stage))
+            return list(rows)
+
+    deadline = time.monotonic() + 300
+    while client.portal.call(running):
+        assert time.monotonic() < deadline, (
+            f"a discovery is still running: {client.portal.call(jobs)}"
+        )
+        time.sleep(0.05)
 
 
 def aws(service: str, region: str = "us-east-1", **credentials):

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from atrium.llm.tables import UsageRecord
-from tests.cloud.conftest import aws, iam_keys
+from tests.cloud.conftest import aws, iam_keys, wait_for_discoveries
 from tests.llm.helpers import add_provider
 from tests.llm.upstreams import OpenAIUpstream, serve_app
 
@@ -32,7 +32,7 @@ def connected(client, app, aws_endpoint):
         headers=owner.headers,
     )
     assert answer.status_code == 200, answer.text
-    client.portal.call(app.state.cloud_discovery.wait_idle)
+    wait_for_discoveries(client, app)
     return owner, answer.json()["account_id"], volume["VolumeId"]
 
 

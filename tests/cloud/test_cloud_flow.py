@@ -23,6 +23,7 @@ from tests.cloud.conftest import (
     iam_keys,
     queue_costs,
     seed_estate,
+    wait_for_discoveries,
 )
 
 DAYS = [(datetime.now(UTC).date() - timedelta(days=n)).isoformat() for n in range(20, 0, -1)]
@@ -45,8 +46,8 @@ def tenant(client, app):
     return make_user(client, app, "user")
 
 
-def wait(run, app):
-    run(app.state.cloud_discovery.wait_idle)
+def wait(client, app):
+    wait_for_discoveries(client, app)
 
 
 def test_create_and_template(client, tenant, create_user, estate):
@@ -88,7 +89,7 @@ def test_verify_role_connects_and_discovery_finds_the_estate(client, app, run, t
     body = verified.json()
     assert body["status"] == "connected" and body["aws_account_id"] == ACCOUNT
     assert body["role_arn"] == ROLE_ARN and body["discovery_status"] == "in_progress"
-    wait(run, app)
+    wait(client, app)
 
     status = client.get(f"/onboarding/{request_id}/discovery", headers=tenant.headers).json()
     assert status["status"] == "completed", status
@@ -299,7 +300,7 @@ def test_rediscover_refuses_while_running_and_dismissal_survives(client, app, ru
     assert (
         triggered.json()["status"] == "triggered" and triggered.json()["account_id"] == account_id
     )
-    wait(run, app)
+    wait(client, app)
     still = client.get("/api/v1/cloud/waste?status=dismissed", headers=tenant.headers).json()
     assert [(f["id"], f["dismissed_reason"]) for f in still] == [
         (finding_id, "kept for the DR drill")
@@ -395,7 +396,7 @@ def test_aws_unreachable_mid_discovery_keeps_the_previous_inventory(
         client.post(f"/onboarding/{account_id}/rediscover", headers=tenant.headers).status_code
         == 202
     )
-    wait(run, app)
+    wait(client, app)
     status = client.get(f"/onboarding/{account_id}/discovery", headers=tenant.headers).json()
     assert status["status"] == "failed"
     assert "cloudwatch" in status["error"] and "Could not connect" in status["error"]
@@ -453,7 +454,7 @@ def test_delete_removes_everything_then_another_tenant_may_connect(
     )
     assert connected.status_code == 200, connected.text
     assert connected.json()["connection_method"] == "access_keys"
-    wait(run, app)
+    wait(client, app)
 
     async def stored_secret() -> bytes:
         async with app.state.db.sessions() as session:

@@ -1,11 +1,9 @@
-"""The discovery runner: collects an account's inventory off the event loop (boto3 blocks),
-then replaces the stored inventory, costs and findings in one transaction. A failed run
-records why and leaves the previous inventory as it was."""
+"""The discovery runner (a job, see `tasks.py`): collects an account's inventory off the
+event loop (boto3 blocks), then replaces the stored inventory, costs and findings in one
+transaction. A failed run records why and leaves the previous inventory as it was."""
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,27 +11,10 @@ from sqlalchemy import delete, insert
 
 from atrium.cloud import aws, collect, prices, waste
 from atrium.cloud import findings as findings_store
-from atrium.cloud.service import credentials_of
+from atrium.cloud.credentials import credentials_of
 from atrium.cloud.tables import CloudAccount, CloudCost, CloudResource, DiscoveryRun
-from atrium.config import Settings
 
 log = logging.getLogger("atrium.cloud")
-
-
-@dataclass
-class DiscoveryContext:
-    """What the runner needs; the job engine's context offers the same names."""
-
-    payload: dict[str, Any]
-    sessions: Callable[[], Any]
-    settings: Settings
-    app_state: Any
-    stage: str = ""
-    fraction: float = 0.0
-    events: list[tuple[str, dict]] = field(default_factory=list)
-
-    async def progress(self, fraction: float, stage: str = "") -> None:
-        self.fraction, self.stage = fraction, stage
 
 
 def monthly_cost(resource: dict[str, Any]) -> float | None:
@@ -53,7 +34,7 @@ def monthly_cost(resource: dict[str, Any]) -> float | None:
     return None
 
 
-async def _set_progress(ctx: DiscoveryContext, run_id: int, progress: dict[str, Any]) -> None:
+async def _set_progress(ctx: Any, run_id: int, progress: dict[str, Any]) -> None:
     async with ctx.sessions() as session:
         run = await session.get(DiscoveryRun, run_id)
         if run is not None:
@@ -62,7 +43,7 @@ async def _set_progress(ctx: DiscoveryContext, run_id: int, progress: dict[str, 
 
 
 async def _collect(
-    ctx: DiscoveryContext, account: CloudAccount, run_id: int
+    ctx: Any, account: CloudAccount, run_id: int
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
     settings = ctx.settings
     fernet = ctx.app_state.secrets.fernet
@@ -149,7 +130,7 @@ def _counts(resources: list[dict]) -> dict[str, int]:
 
 
 async def _store(
-    ctx: DiscoveryContext,
+    ctx: Any,
     account_id: int,
     run_id: int,
     resources: list[dict],
@@ -203,7 +184,7 @@ async def _store(
     return run.counts
 
 
-async def _fail(ctx: DiscoveryContext, account_id: int, run_id: int, error: str) -> None:
+async def _fail(ctx: Any, account_id: int, run_id: int, error: str) -> None:
     async with ctx.sessions() as session:
         run = await session.get(DiscoveryRun, run_id)
         account = await session.get(CloudAccount, account_id)
@@ -214,7 +195,7 @@ async def _fail(ctx: DiscoveryContext, account_id: int, run_id: int, error: str)
         await session.commit()
 
 
-async def run_discovery(ctx: DiscoveryContext) -> dict[str, Any]:
+async def run_discovery(ctx: Any) -> dict[str, Any]:
     account_id, run_id = int(ctx.payload["account_id"]), int(ctx.payload["run_id"])
     async with ctx.sessions() as session:
         account = await session.get(CloudAccount, account_id)
@@ -233,31 +214,3 @@ async def run_discovery(ctx: DiscoveryContext) -> dict[str, Any]:
         return {"status": "failed", "error": str(exc)}
     await ctx.progress(1.0, stage="completed")
     return {"status": "completed", "counts": counts}
-
-
-class DiscoveryLauncher:
-    """Runs discoveries as tasks in this process until the job engine takes them over."""
-
-    def __init__(self, sessions: Callable[[], Any], settings: Settings, app_state: Any) -> None:
-        self.sessions, self.settings, self.app_state = sessions, settings, app_state
-        self.tasks: set[asyncio.Task] = set()
-
-    def start(self, account_id: int, run_id: int) -> None:
-        ctx = DiscoveryContext(
-            {"account_id": account_id, "run_id": run_id},
-            self.sessions,
-            self.settings,
-            self.app_state,
-        )
-        task = asyncio.create_task(run_discovery(ctx))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def wait_idle(self) -> None:
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*list(self.tasks), return_exceptions=True)

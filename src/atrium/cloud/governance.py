@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.auth.principal import Principal
 from atrium.cloud import aws
 from atrium.cloud import findings as findings_store
+from atrium.cloud.credentials import credentials_of
 from atrium.cloud.errors import (
     AccountNotFound,
     ActionNotApplicable,
@@ -125,8 +126,6 @@ async def authorized_instances(
 async def _execute(
     session: AsyncSession, remediation: Remediation, account: CloudAccount, fernet: Any
 ) -> None:
-    from atrium.cloud.service import credentials_of
-
     def work() -> None:
         credentials = credentials_of(account, fernet)
         aws.remediate(credentials, remediation.action, remediation.region, remediation.resource_id)

@@ -4,7 +4,7 @@
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from atrium.cloud import advice as cloud_advice
 from atrium.cloud import costs as cloud_costs
@@ -13,7 +13,6 @@ from atrium.cloud import governance
 from atrium.cloud import service as cloud_service
 from atrium.cloud import views as cloud_views
 from atrium.cloud.auth import CloudDelete, CloudExecute, CloudRead, CloudWrite
-from atrium.cloud.discovery import DiscoveryLauncher
 from atrium.cloud.schemas import (
     DecisionRequest,
     DismissRequest,
@@ -260,13 +259,3 @@ routers = [
     governance_router("/api/v1/cloud/governance"),
     governance_router("/api/v1/governance"),
 ]
-
-
-def setup(app: FastAPI) -> None:
-    state = app.state
-    state.cloud_discovery = DiscoveryLauncher(state.db.sessions, state.settings, state)
-
-    async def stop(_app: FastAPI) -> None:
-        await state.cloud_discovery.close()
-
-    state.shutdown_hooks.append(stop)

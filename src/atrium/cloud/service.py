@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from cryptography.fernet import InvalidToken, MultiFernet
+from cryptography.fernet import MultiFernet
 from sqlalchemy import ColumnElement, delete, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +31,11 @@ from atrium.cloud.tables import (
     Remediation,
     WasteFinding,
 )
+from atrium.cloud.tasks import DISCOVERY
 from atrium.cloud.template import cloudformation, instructions
 from atrium.config import Settings
-from atrium.db import after_commit, utcnow
+from atrium.db import utcnow
+from atrium.jobs import service as jobs_service
 
 
 def visible(principal: Principal, action: str) -> ColumnElement[bool]:
@@ -126,7 +128,6 @@ async def verify_role(
     principal: Principal,
     account_id: int,
     role_arn: str,
-    launcher: Any,
 ) -> CloudAccount:
     account = await get_owned(session, principal, account_id, "write")
     external_id = account.external_id
@@ -142,7 +143,7 @@ async def verify_role(
     account.access_key_id = None
     account.secret_encrypted = None
     await _connected(session, account, identity["account"])
-    await start_discovery(session, account, launcher, force=True)
+    await start_discovery(session, account, force=True)
     return account
 
 
@@ -156,7 +157,6 @@ async def connect_credentials(
     regions: list[str] | None,
     account_name: str | None,
     fernet: MultiFernet,
-    launcher: Any,
 ) -> CloudAccount:
     credentials = aws.AwsCredentials(access_key, secret_key)
     try:
@@ -183,31 +183,15 @@ async def connect_credentials(
     if account_name:
         account.account_name = account_name
     await _connected(session, account, identity["account"])
-    await start_discovery(session, account, launcher, force=True)
+    await start_discovery(session, account, force=True)
     return account
 
 
-def credentials_of(account: CloudAccount, fernet: MultiFernet) -> aws.AwsCredentials:
-    """Blocking (AssumeRole for role connections): call from a worker thread."""
-    if account.connection_method == "iam_role" and account.role_arn:
-        return aws.assume_role(account.role_arn, account.external_id)
-    if account.access_key_id and account.secret_encrypted:
-        try:
-            secret = fernet.decrypt(account.secret_encrypted).decode()
-        except InvalidToken:
-            raise aws.AwsCallFailed(
-                "decrypt_credentials",
-                "KeyUnavailable",
-                "the stored secret key cannot be decrypted with the configured encryption keys",
-            ) from None
-        return aws.AwsCredentials(account.access_key_id, secret)
-    raise aws.AwsCallFailed("credentials", "NotConnected", "the account is not connected")
-
-
 async def start_discovery(
-    session: AsyncSession, account: CloudAccount, launcher: Any, *, force: bool = False
+    session: AsyncSession, account: CloudAccount, *, force: bool = False
 ) -> DiscoveryRun:
-    """Claims the account for one run (409 while one runs) and starts it after the commit."""
+    """Claims the account for one run (409 while one runs) and enqueues its job, which is
+    dispatched after the commit."""
     if account.status != "active":
         raise AccountNotActive()
     claim = update(CloudAccount).where(CloudAccount.id == account.id)
@@ -222,20 +206,20 @@ async def start_discovery(
     run = DiscoveryRun(account_id=account.id, status="in_progress", progress={})
     session.add(run)
     await session.flush()
-    account_id, run_id = account.id, run.id
-
-    async def launch() -> None:
-        launcher.start(account_id, run_id)
-
-    after_commit(session, launch)
+    job = await jobs_service.enqueue(
+        session,
+        kind=DISCOVERY,
+        owner_id=account.user_id,
+        payload={"account_id": account.id, "run_id": run.id},
+    )
+    run.job_id = job.id
+    await session.flush()
     return run
 
 
-async def rediscover(
-    session: AsyncSession, principal: Principal, account_id: int, launcher: Any
-) -> DiscoveryRun:
+async def rediscover(session: AsyncSession, principal: Principal, account_id: int) -> DiscoveryRun:
     account = await get_owned(session, principal, account_id, "execute")
-    return await start_discovery(session, account, launcher)
+    return await start_discovery(session, account)
 
 
 async def latest_run(session: AsyncSession, account_id: int) -> DiscoveryRun | None:

@@ -1,7 +1,7 @@
 """cloud
 
 Revision ID: 0011
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-03 12:40:53.992561
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import atrium.db
 
 revision: str = "0011"
-down_revision: str | None = "0003"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -178,9 +178,7 @@ def build(prefix: str) -> APIRouter:
         principal: CloudWrite,
         session: SessionDep,
     ) -> dict:
-        account = await cloud_service.verify_role(
-            session, principal, account_id, body.role_arn, request.app.state.cloud_discovery
-        )
+        account = await cloud_service.verify_role(session, principal, account_id, body.role_arn)
         return _connected(account, role_arn=account.role_arn)
 
     @router.post("/connect/credentials", response_model=ConnectedRead, responses=REFUSED)
@@ -196,7 +194,6 @@ def build(prefix: str) -> APIRouter:
             regions=body.regions,
             account_name=body.account_name,
             fernet=request.app.state.secrets.fernet,
-            launcher=request.app.state.cloud_discovery,
         )
         return _connected(account)
 
@@ -225,9 +222,7 @@ def build(prefix: str) -> APIRouter:
         principal: CloudExecute,
         session: SessionDep,
     ) -> dict:
-        run = await cloud_service.rediscover(
-            session, principal, account_id, request.app.state.cloud_discovery
-        )
+        run = await cloud_service.rediscover(session, principal, account_id)
         response.headers["Location"] = f"{prefix}/{account_id}/discovery"
         return shaped(
             {
