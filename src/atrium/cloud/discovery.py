@@ -129,6 +129,25 @@ def _counts(resources: list[dict]) -> dict[str, int]:
     return counts
 
 
+def kind_totals(rows: list[dict]) -> dict[str, dict[str, Any]]:
+    """Count, states, monthly cost and size per kind: kept on the run, since the inventory
+    changes only when a run completes (the dashboard reads them instead of scanning)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = totals.setdefault(
+            row["kind"], {"count": 0, "by_state": {}, "monthly_cost": 0.0, "size_gb": 0.0}
+        )
+        state = row["state"] or "unknown"
+        entry["count"] += 1
+        entry["by_state"][state] = entry["by_state"].get(state, 0) + 1
+        entry["monthly_cost"] += row["monthly_cost"] or 0.0
+        entry["size_gb"] += row["size_gb"] or 0.0
+    for entry in totals.values():
+        entry["monthly_cost"] = round(entry["monthly_cost"], 2)
+        entry["size_gb"] = round(entry["size_gb"], 3)
+    return totals
+
+
 async def _store(
     ctx: Any,
     account_id: int,
@@ -178,6 +197,7 @@ async def _store(
         await findings_store.apply(session, account_id, found)
         run.status, run.finished_at = "completed", now
         run.counts = {**counts, "findings": len(found), "insufficient_data": len(undetermined)}
+        run.totals = kind_totals(rows)
         run.errors, run.progress = errors, progress
         account.discovery_status, account.last_discovery_at = "completed", now
         await session.commit()

@@ -56,6 +56,7 @@ class DiscoveryRun(Base):
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    totals: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -65,7 +66,17 @@ class CloudResource(Base):
     """One discovered resource: instance, volume, address, snapshot, bucket or EKS cluster."""
 
     __tablename__ = "cloud_resource"
-    __table_args__ = (Index("ix_cloud_resource_account_id_kind", "account_id", "kind"),)
+    # covering the dashboard's totals by kind and state: answered from the index alone
+    __table_args__ = (
+        Index(
+            "ix_cloud_resource_account_id_kind",
+            "account_id",
+            "kind",
+            "state",
+            "monthly_cost",
+            "size_gb",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("cloud_account.id", ondelete="CASCADE"))

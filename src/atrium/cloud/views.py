@@ -123,28 +123,27 @@ def _overall(accounts: list[CloudAccount]) -> str:
     return "failed"
 
 
-async def _kind_totals(session: AsyncSession, ids: list[int]) -> dict[str, dict[str, Any]]:
-    rows = await session.execute(
-        select(
-            CloudResource.kind,
-            CloudResource.state,
-            func.count(CloudResource.id),
-            func.coalesce(func.sum(CloudResource.monthly_cost), 0.0),
-            func.coalesce(func.sum(CloudResource.size_gb), 0.0),
-        )
-        .where(CloudResource.account_id.in_(ids))
-        .group_by(CloudResource.kind, CloudResource.state)
+async def _stored_totals(session: AsyncSession, ids: list[int]) -> dict[str, dict[str, Any]]:
+    """The totals each account's last completed run kept, added up across accounts."""
+    latest = (
+        select(func.max(DiscoveryRun.id))
+        .where(DiscoveryRun.account_id.in_(ids), DiscoveryRun.status == "completed")
+        .group_by(DiscoveryRun.account_id)
     )
-    totals: dict[str, dict[str, Any]] = {}
-    for kind, state, count, cost, size in rows:
-        entry = totals.setdefault(
-            kind, {"count": 0, "by_state": {}, "monthly_cost": 0.0, "size_gb": 0.0}
-        )
-        entry["count"] += count
-        entry["by_state"][state or "unknown"] = count
-        entry["monthly_cost"] = round(entry["monthly_cost"] + cost, 2)
-        entry["size_gb"] = round(entry["size_gb"] + size, 3)
-    return totals
+    merged: dict[str, dict[str, Any]] = {}
+    for totals in await session.scalars(
+        select(DiscoveryRun.totals).where(DiscoveryRun.id.in_(latest))
+    ):
+        for kind, entry in (totals or {}).items():
+            into = merged.setdefault(
+                kind, {"count": 0, "by_state": {}, "monthly_cost": 0.0, "size_gb": 0.0}
+            )
+            into["count"] += entry["count"]
+            for state, count in entry["by_state"].items():
+                into["by_state"][state] = into["by_state"].get(state, 0) + count
+            into["monthly_cost"] = round(into["monthly_cost"] + entry["monthly_cost"], 2)
+            into["size_gb"] = round(into["size_gb"] + entry["size_gb"], 3)
+    return merged
 
 
 async def month_costs(session: AsyncSession, ids: list[int], now: datetime) -> dict[str, Any]:
@@ -277,7 +276,7 @@ async def dashboard(session: AsyncSession, principal: Principal) -> dict[str, An
         "next_steps": _next_steps(status),
     }
     ids = [a.id for a in accounts]
-    totals = await _kind_totals(session, ids) if ids else {}
+    totals = await _stored_totals(session, ids) if ids else {}
     instances = totals.get("instance", {}).get("count", 0)
     optimizable = await _optimizable(session, ids) if ids else 0
     clusters = await _clusters(session, ids) if ids else []

@@ -98,6 +98,7 @@ def upgrade() -> None:
         sa.Column("progress", sa.JSON(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("totals", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("started_at", atrium.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", atrium.db.UTCDateTime(timezone=True), nullable=True),
@@ -200,7 +201,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cloud_resource", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_cloud_resource_account_id_kind", ["account_id", "kind"], unique=False
+            "ix_cloud_resource_account_id_kind",
+            ["account_id", "kind", "state", "monthly_cost", "size_gb"],
+            unique=False,
         )
 
     op.create_table(
