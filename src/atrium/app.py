@@ -65,6 +65,9 @@ ROUTER_MODULES = (
     "atrium.surfaces.opscenter.permissions",
     "atrium.billing.router",
     "atrium.surfaces.opscenter.revenue",
+    "atrium.cloud.router",
+    "atrium.surfaces.cloud003.onboarding",
+    "atrium.surfaces.cloud003.client",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
 
+    # cloud accounts (AWS credentials and endpoint come from boto3's own variables)
+    aws_principal_arn: str | None = None
+    cloud_idle_cpu_percent: float = 5.0
+    cloud_idle_min_days: int = 7
+    cloud_metric_days: int = 14
+    cloud_snapshot_max_age_days: int = 90
+    cloud_stopped_max_days: int = 30
+    cloud_cost_history_days: int = 90
+    cloud_discovery_threads: int = 8
+    cloud_s3_list_max_objects: int = 100_000
     usage_flush_seconds: float = 1.0
     audit_log_enabled: bool = True
     audit_flush_seconds: float = 1.0

@@ -5,6 +5,7 @@ from atrium.auditlog import tables as auditlog_tables
 from atrium.audits import tables as audits_tables
 from atrium.auth import tables as auth_tables
 from atrium.billing import tables as billing_tables
+from atrium.cloud import tables as cloud_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
 from atrium.files import tables as files_tables
@@ -26,6 +27,7 @@ __all__ = [
     "audits_tables",
     "auth_tables",
     "billing_tables",
+    "cloud_tables",
     "conversations_tables",
     "files_tables",
     "jobs_tables",

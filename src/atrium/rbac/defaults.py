@@ -33,6 +33,7 @@ _member = {
     "llm": ("read", "execute"),
     "usage": ("read",),
     "audits": tuple(ACTIONS),  # their own repository audits
+    "cloud": ("read", "write", "delete", "execute"),  # their own cloud accounts
 }
 _developer = {
     **_member,

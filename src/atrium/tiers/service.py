@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.errors import BadRequest
+from atrium.params import MAX_ID
 from atrium.tiers.errors import (
     PlanQuotaExceeded,
     StorageQuotaExceeded,
@@ -104,7 +105,7 @@ async def find_tier(session: AsyncSession, ref: int | str) -> Tier:
     """A tier by id, or by name (case-insensitive)."""
     if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
         number = int(ref)
-        if 0 < number < 2**63:
+        if 0 < number <= MAX_ID:
             tier = await session.get(Tier, number)
             if tier is not None:
                 return tier

@@ -1,0 +1,1 @@
+"""Cloud accounts: AWS onboarding, discovery, waste, storage, costs and governance."""
