@@ -6,6 +6,7 @@ progress change bumps `event_seq` and writes a `job_event` row in the same trans
 bus is told only after the commit (the rows are the truth, the bus just wakes listeners).
 """
 
+import itertools
 import logging
 import os
 import secrets
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
@@ -52,6 +53,7 @@ class ClaimedJob:
     attempts: int
     checkpoint: Any
     control: str | None
+    claim: str  # this run's claim token: a re-claim, even by the same process, gets another
 
 
 def claimable(now: datetime, *, stale_before: datetime | None = None) -> ColumnElement[bool]:
@@ -64,6 +66,13 @@ def claimable(now: datetime, *, stale_before: datetime | None = None) -> ColumnE
         queued = and_(queued, Job.updated_at < stale_before)
     orphaned = and_(Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now))
     return or_(queued, orphaned)
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """On SQLite, take the write lock first (BEGIN IMMEDIATE): a deferred transaction that
+    meets another writer would keep a stale snapshot and could never commit."""
+    if session.bind.dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))
 
 
 async def write_transition(
@@ -124,9 +133,10 @@ class JobStore:
         self.bus = bus
         self.lease = timedelta(seconds=lease_seconds)
         self.token = token or new_token()
+        self._claims = itertools.count(1)
 
-    def _mine(self) -> ColumnElement[bool]:
-        return and_(Job.status == "running", Job.worker == self.token)
+    def _mine(self, claim: str) -> ColumnElement[bool]:
+        return and_(Job.status == "running", Job.worker == claim)
 
     async def _commit_and_publish(self, session: AsyncSession, events: list[Published]) -> None:
         await session.commit()
@@ -159,6 +169,7 @@ class JobStore:
                         job_ids.append(job_id)
             if not job_ids:
                 return []
+            await begin_write(session)
             claimed = await self._claim_ids(session, job_ids, condition, now)
             await self._commit_and_publish(session, [event for _job, event in claimed])
         return [job for job, _event in claimed]
@@ -171,12 +182,13 @@ class JobStore:
         now: datetime,
     ) -> list[tuple[ClaimedJob, Published]]:
         # one conditional UPDATE: a row another process claimed meanwhile no longer matches
+        claim = f"{self.token}:{next(self._claims)}"
         rows = await session.execute(
             update(Job)
             .where(Job.id.in_(job_ids), condition)
             .values(
                 status="running",
-                worker=self.token,
+                worker=claim,
                 lease_until=now + self.lease,
                 attempts=Job.attempts + 1,
                 started_at=func.coalesce(Job.started_at, now),
@@ -200,7 +212,9 @@ class JobStore:
         claimed = []
         events = []
         for job_id, kind, owner, payload, attempts, checkpoint, control, seq, progress in rows:
-            job = ClaimedJob(job_id, kind, owner, payload or {}, attempts, checkpoint, control)
+            job = ClaimedJob(
+                job_id, kind, owner, payload or {}, attempts, checkpoint, control, claim
+            )
             data = {"status": "running", "progress": progress, "stage": None, "attempt": attempts}
             claimed.append((job, Published(job_id, owner, kind, seq, "started", data)))
             events.append(
@@ -211,11 +225,12 @@ class JobStore:
             await session.execute(insert(JobEvent), events)
         return claimed
 
-    async def heartbeat(self, job_id: int) -> bool:
+    async def heartbeat(self, job_id: int, claim: str) -> bool:
         async with self.sessions() as session:
+            await begin_write(session)
             result = await session.execute(
                 update(Job)
-                .where(Job.id == job_id, self._mine())
+                .where(Job.id == job_id, self._mine(claim))
                 .values(lease_until=utcnow() + self.lease)
                 .execution_options(synchronize_session=False)
             )
@@ -223,30 +238,37 @@ class JobStore:
         return result.rowcount == 1
 
     async def _write_mine(
-        self, job_id: int, values: dict[str, Any], event_type: str, extra: dict | None = None
+        self,
+        job_id: int,
+        claim: str,
+        values: dict[str, Any],
+        event_type: str,
+        extra: dict | None = None,
     ) -> None:
         async with self.sessions() as session:
+            await begin_write(session)
             event = await write_transition(
-                session, job_id, [self._mine()], values, event_type, extra
+                session, job_id, [self._mine(claim)], values, event_type, extra
             )
             if event is None:
                 raise LeaseLost(f"job {job_id} is no longer held by this process")
             await self._commit_and_publish(session, [event])
 
-    async def progress(self, job_id: int, fraction: float, stage: str | None) -> None:
+    async def progress(self, job_id: int, claim: str, fraction: float, stage: str | None) -> None:
         values: dict[str, Any] = {"progress": fraction, "lease_until": utcnow() + self.lease}
         if stage is not None:
             values["stage"] = stage[:200]
-        await self._write_mine(job_id, values, "progress")
+        await self._write_mine(job_id, claim, values, "progress")
 
-    async def emit(self, job_id: int, event_type: str, data: dict[str, Any]) -> None:
-        await self._write_mine(job_id, {}, event_type, {"data": data})
+    async def emit(self, job_id: int, claim: str, event_type: str, data: dict[str, Any]) -> None:
+        await self._write_mine(job_id, claim, {}, event_type, {"data": data})
 
-    async def save_checkpoint(self, job_id: int, state: Any) -> None:
+    async def save_checkpoint(self, job_id: int, claim: str, state: Any) -> None:
         async with self.sessions() as session:
+            await begin_write(session)
             result = await session.execute(
                 update(Job)
-                .where(Job.id == job_id, self._mine())
+                .where(Job.id == job_id, self._mine(claim))
                 .values(checkpoint=state, lease_until=utcnow() + self.lease, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
@@ -259,7 +281,13 @@ class JobStore:
             return await session.scalar(select(Job.control).where(Job.id == job_id))
 
     async def finish(
-        self, job_id: int, status: str, *, result: Any = None, error: str | None = None
+        self,
+        job_id: int,
+        claim: str,
+        status: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
     ) -> bool:
         """Record an outcome: completed, failed, paused or cancelled."""
         values: dict[str, Any] = {
@@ -274,21 +302,23 @@ class JobStore:
             values["error"] = error[:10_000]
         if status in TERMINAL:
             values["finished_at"] = utcnow()
-        return await self._finish_with(job_id, values, status)
+        return await self._finish_with(job_id, claim, values, status)
 
-    async def stop(self, job_id: int) -> str:
+    async def stop(self, job_id: int, claim: str) -> str:
         """The runner stopped as asked: paused or cancelled, as the request said."""
         control = await self.stop_requested(job_id)
         if control == "cancel":
-            await self.finish(job_id, "cancelled", error="cancelled")
+            await self.finish(job_id, claim, "cancelled", error="cancelled")
             return "cancelled"
         if control == "pause":
-            await self.finish(job_id, "paused")
+            await self.finish(job_id, claim, "paused")
             return "paused"
-        await self.release(job_id)  # resumed before it stopped: run it again from its checkpoint
+        await self.release(
+            job_id, claim
+        )  # resumed before it stopped: run it again from its checkpoint
         return "running"
 
-    async def retry_later(self, job_id: int, error: str, delay_seconds: float) -> bool:
+    async def retry_later(self, job_id: int, claim: str, error: str, delay_seconds: float) -> bool:
         values = {
             "status": "queued",
             "worker": None,
@@ -296,16 +326,18 @@ class JobStore:
             "error": error[:10_000],
             "run_after": utcnow() + timedelta(seconds=delay_seconds),
         }
-        return await self._finish_with(job_id, values, "retrying")
+        return await self._finish_with(job_id, claim, values, "retrying")
 
-    async def release(self, job_id: int) -> bool:
+    async def release(self, job_id: int, claim: str) -> bool:
         """Give the job back (shutdown): running, no lease, taken by the next claimant."""
         values = {"worker": None, "lease_until": None, "stage": WAITING_STAGE}
-        return await self._finish_with(job_id, values, "released")
+        return await self._finish_with(job_id, claim, values, "released")
 
-    async def _finish_with(self, job_id: int, values: dict[str, Any], event_type: str) -> bool:
+    async def _finish_with(
+        self, job_id: int, claim: str, values: dict[str, Any], event_type: str
+    ) -> bool:
         try:
-            await self._write_mine(job_id, values, event_type)
+            await self._write_mine(job_id, claim, values, event_type)
         except LeaseLost:
             return False
         return True
