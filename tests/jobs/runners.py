@@ -77,3 +77,11 @@ async def run_system(ctx: JobContext) -> dict:
 @runner("test.noop", concurrency=16, resource="projects")
 async def run_noop(ctx: JobContext) -> None:
     return None
+
+
+@runner("test.record", concurrency=4, resource="projects")
+async def run_record(ctx: JobContext) -> dict:
+    """Appends `<job id> <pid>` to `{log}`: who ran which job, and how often."""
+    await asyncio.to_thread(_append, ctx.payload["log"], f"{ctx.job_id} {os.getpid()}\n")
+    await asyncio.sleep(0.01)
+    return {"pid": os.getpid()}

@@ -1,7 +1,7 @@
 """CPU-heavy runners under the local executor run in a subprocess of their own.
 
 The parent has claimed the job; the child builds the same app from the parent's settings,
-takes over the claim token and runs the runner (renewing the lease itself), so the API's
+takes over the run's claim token and runs the runner (renewing the lease itself), so the API's
 event loop stays free. If the child dies, the lease expires and the job is re-queued from
 its checkpoint like any other crash.
 
@@ -37,7 +37,6 @@ async def run_in_subprocess(engine: Any, job: Any) -> str:
 
     message = {
         "settings": settings_to_json(engine.settings),
-        "token": engine.store.token,
         "job": {
             "id": job.id,
             "kind": job.kind,
@@ -46,6 +45,7 @@ async def run_in_subprocess(engine: Any, job: Any) -> str:
             "attempts": job.attempts,
             "checkpoint": job.checkpoint,
             "control": job.control,
+            "claim": job.claim,
         },
     }
     process = await asyncio.create_subprocess_exec(
@@ -70,11 +70,10 @@ async def _child_main(message: dict[str, Any]) -> None:
     app.state.jobs_role = "child"
     async with app.router.lifespan_context(app):
         engine = app.state.jobs
-        engine.store.token = message["token"]
         job = ClaimedJob(**message["job"])
         found = get_runner(job.kind)
         if found is None:
-            await engine.store.release(job.id)
+            await engine.store.release(job.id, job.claim)
             return
         await engine.run_here(found, job)
 

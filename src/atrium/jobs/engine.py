@@ -184,10 +184,10 @@ class JobEngine:
     async def _run_claimed(self, job: ClaimedJob) -> str:
         found = get_runner(job.kind)
         if found is None:  # claimed only for registered kinds; a race with unloading
-            await self.store.release(job.id)
+            await self.store.release(job.id, job.claim)
             return "running"
         if job.control is not None:  # asked to stop while no process held it
-            return await self.store.stop(job.id)
+            return await self.store.stop(job.id, job.claim)
         if found.cpu_heavy and self.role == "local" and self.settings.jobs_subprocess_heavy:
             from atrium.jobs.child import run_in_subprocess
 
@@ -197,6 +197,7 @@ class JobEngine:
     async def run_here(self, found: Runner, job: ClaimedJob) -> str:
         ctx = JobContext(
             store=self.store,
+            claim=job.claim,
             job_id=job.id,
             kind=job.kind,
             owner_id=job.owner_id,
@@ -206,7 +207,7 @@ class JobEngine:
             settings=self.settings,
             app_state=self.app_state,
         )
-        heartbeat = asyncio.create_task(self._heartbeat(job.id, asyncio.current_task()))
+        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
         try:
             outcome = await found.function(ctx)
         except LeaseLost:
@@ -216,36 +217,38 @@ class JobEngine:
         except asyncio.CancelledError:
             if heartbeat.done():  # the lease went to another process
                 return "lost"
-            await asyncio.shield(self.store.release(job.id))
+            await asyncio.shield(self.store.release(job.id, job.claim))
             raise
         except Exception as exc:
             log.warning("job %s (%s) failed", job.id, job.kind, exc_info=True)
-            await self.store.finish(job.id, "failed", error=str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            await self.store.finish(job.id, job.claim, "failed", error=error)
             return "failed"
         finally:
             heartbeat.cancel()
         if outcome is STOPPED:
-            return await self.store.stop(job.id)
-        await self.store.finish(job.id, "completed", result=outcome)
+            return await self.store.stop(job.id, job.claim)
+        await self.store.finish(job.id, job.claim, "completed", result=outcome)
         return "completed"
 
     async def _retry_or_fail(self, found: Runner, job: ClaimedJob, exc: Exception) -> str:
         error = str(exc) or type(exc).__name__
         if job.attempts >= found.max_attempts:
-            await self.store.finish(job.id, "failed", error=error)
+            await self.store.finish(job.id, job.claim, "failed", error=error)
             return "failed"
         delay = backoff_seconds(job.attempts, self.settings.jobs_retry_base_seconds)
-        await self.store.retry_later(job.id, error, delay)
+        await self.store.retry_later(job.id, job.claim, error, delay)
         if self.dispatcher is not None:
             await self.dispatcher(job.id, delay)
         return "queued"
 
-    async def _heartbeat(self, job_id: int, runner_task: asyncio.Task | None) -> None:
+    async def _heartbeat(self, job: ClaimedJob, runner_task: asyncio.Task | None) -> None:
+        job_id = job.id
         every = max(0.05, self.settings.job_lease_seconds / 3)
         while True:
             await asyncio.sleep(every)
             try:
-                held = await self.store.heartbeat(job_id)
+                held = await self.store.heartbeat(job_id, job.claim)
             except Exception:
                 log.warning("heartbeat of job %s failed", job_id, exc_info=True)
                 continue

@@ -90,6 +90,7 @@ class JobContext:
         self,
         *,
         store: "JobStore",
+        claim: str,
         job_id: int,
         kind: str,
         owner_id: int | None,
@@ -100,6 +101,7 @@ class JobContext:
         app_state: Any,
     ) -> None:
         self._store = store
+        self._claim = claim
         self.job_id = job_id
         self.kind = kind
         self.owner_id = owner_id
@@ -115,11 +117,13 @@ class JobContext:
 
     async def progress(self, fraction: float, stage: str | None = None) -> None:
         """Record progress (0..1) and a human stage; one job_event row, then the bus."""
-        await self._store.progress(self.job_id, max(0.0, min(1.0, float(fraction))), stage)
+        await self._store.progress(
+            self.job_id, self._claim, max(0.0, min(1.0, float(fraction))), stage
+        )
 
     async def checkpoint(self, state: Any) -> None:
         """Persist `state`; a re-run after a crash or a resume starts from it."""
-        await self._store.save_checkpoint(self.job_id, state)
+        await self._store.save_checkpoint(self.job_id, self._claim, state)
         self.checkpoint_state = state
 
     async def should_stop(self) -> bool:
@@ -131,7 +135,7 @@ class JobContext:
 
     async def emit(self, type: str, data: dict[str, Any] | None = None) -> None:
         """A domain event: a job_event row, published on the bus."""
-        await self._store.emit(self.job_id, type, data or {})
+        await self._store.emit(self.job_id, self._claim, type, data or {})
 
     def sessions(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """A session of the app's factory (commit yourself)."""

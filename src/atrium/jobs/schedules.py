@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
 from atrium.jobs.errors import UnknownJobKind
+from atrium.jobs.store import begin_write
 from atrium.jobs.tables import JobSchedule
 
 
@@ -124,6 +125,7 @@ async def fire_due(sessions: async_sessionmaker[AsyncSession], engine: Any) -> i
             following = next_after(row, due_at)
             while following <= now:  # missed periods (all processes down) fire once
                 following = next_after(row, following)
+            await begin_write(session)
             claimed = await session.execute(
                 update(JobSchedule)
                 .where(JobSchedule.id == schedule_id, JobSchedule.next_run_at == due_at)

@@ -6,15 +6,19 @@ progress change bumps `event_seq` and writes a `job_event` row in the same trans
 bus is told only after the commit (the rows are the truth, the bus just wakes listeners).
 """
 
+import asyncio
+import contextlib
+import itertools
 import logging
 import os
 import secrets
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
@@ -24,6 +28,8 @@ from atrium.jobs.tables import Job, JobEvent
 
 log = logging.getLogger("atrium.jobs")
 TERMINAL = ("completed", "failed", "cancelled")
+# Core statements on the table: the ORM's bulk-update path costs several times more per call
+JOB = Job.__table__
 WAITING_STAGE = "waiting for a worker"
 
 
@@ -52,6 +58,7 @@ class ClaimedJob:
     attempts: int
     checkpoint: Any
     control: str | None
+    claim: str  # this run's claim token: a re-claim, even by the same process, gets another
 
 
 def claimable(now: datetime, *, stale_before: datetime | None = None) -> ColumnElement[bool]:
@@ -66,6 +73,13 @@ def claimable(now: datetime, *, stale_before: datetime | None = None) -> ColumnE
     return or_(queued, orphaned)
 
 
+async def begin_write(session: AsyncSession) -> None:
+    """On SQLite, take the write lock first (BEGIN IMMEDIATE): a deferred transaction that
+    meets another writer would keep a stale snapshot and could never commit."""
+    if session.bind.dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))
+
+
 async def write_transition(
     session: AsyncSession,
     job_id: int,
@@ -77,11 +91,10 @@ async def write_transition(
     """Conditionally update one job, bump its event sequence and write the event row."""
     now = utcnow()
     statement = (
-        update(Job)
+        update(JOB)
         .where(Job.id == job_id, *where)
         .values(**values, event_seq=Job.event_seq + 1, updated_at=now)
         .returning(Job.event_seq, Job.owner_id, Job.kind, Job.status, Job.progress, Job.stage)
-        .execution_options(synchronize_session=False)
     )
     row = (await session.execute(statement)).first()
     if row is None:
@@ -124,9 +137,24 @@ class JobStore:
         self.bus = bus
         self.lease = timedelta(seconds=lease_seconds)
         self.token = token or new_token()
+        self._claims = itertools.count(1)
+        self._write_lock = asyncio.Lock()
 
-    def _mine(self) -> ColumnElement[bool]:
-        return and_(Job.status == "running", Job.worker == self.token)
+    @contextlib.asynccontextmanager
+    async def _writer(self) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction. On SQLite the engine's writers queue on an
+        in-process lock, then take the database's write lock (BEGIN IMMEDIATE): waiting in
+        line is far cheaper than every writer retrying a busy database."""
+        async with self.sessions() as session:
+            if session.bind.dialect.name != "sqlite":
+                yield session
+                return
+            async with self._write_lock:
+                await begin_write(session)
+                yield session
+
+    def _mine(self, claim: str) -> ColumnElement[bool]:
+        return and_(Job.status == "running", Job.worker == claim)
 
     async def _commit_and_publish(self, session: AsyncSession, events: list[Published]) -> None:
         await session.commit()
@@ -142,7 +170,7 @@ class JobStore:
         """Claim up to `free[kind]` jobs of each kind (or exactly `job_ids`), oldest first."""
         now = utcnow()
         condition = claimable(now, stale_before=stale_before)
-        async with self.sessions() as session:
+        async with self._writer() as session:
             if job_ids is None:
                 total = sum(free.values())
                 rows = await session.execute(
@@ -171,12 +199,13 @@ class JobStore:
         now: datetime,
     ) -> list[tuple[ClaimedJob, Published]]:
         # one conditional UPDATE: a row another process claimed meanwhile no longer matches
+        claim = f"{self.token}:{next(self._claims)}"
         rows = await session.execute(
-            update(Job)
+            update(JOB)
             .where(Job.id.in_(job_ids), condition)
             .values(
                 status="running",
-                worker=self.token,
+                worker=claim,
                 lease_until=now + self.lease,
                 attempts=Job.attempts + 1,
                 started_at=func.coalesce(Job.started_at, now),
@@ -195,12 +224,13 @@ class JobStore:
                 Job.event_seq,
                 Job.progress,
             )
-            .execution_options(synchronize_session=False)
         )
         claimed = []
         events = []
         for job_id, kind, owner, payload, attempts, checkpoint, control, seq, progress in rows:
-            job = ClaimedJob(job_id, kind, owner, payload or {}, attempts, checkpoint, control)
+            job = ClaimedJob(
+                job_id, kind, owner, payload or {}, attempts, checkpoint, control, claim
+            )
             data = {"status": "running", "progress": progress, "stage": None, "attempt": attempts}
             claimed.append((job, Published(job_id, owner, kind, seq, "started", data)))
             events.append(
@@ -211,44 +241,47 @@ class JobStore:
             await session.execute(insert(JobEvent), events)
         return claimed
 
-    async def heartbeat(self, job_id: int) -> bool:
-        async with self.sessions() as session:
+    async def heartbeat(self, job_id: int, claim: str) -> bool:
+        async with self._writer() as session:
             result = await session.execute(
-                update(Job)
-                .where(Job.id == job_id, self._mine())
+                update(JOB)
+                .where(Job.id == job_id, self._mine(claim))
                 .values(lease_until=utcnow() + self.lease)
-                .execution_options(synchronize_session=False)
             )
             await session.commit()
         return result.rowcount == 1
 
     async def _write_mine(
-        self, job_id: int, values: dict[str, Any], event_type: str, extra: dict | None = None
+        self,
+        job_id: int,
+        claim: str,
+        values: dict[str, Any],
+        event_type: str,
+        extra: dict | None = None,
     ) -> None:
-        async with self.sessions() as session:
+        async with self._writer() as session:
             event = await write_transition(
-                session, job_id, [self._mine()], values, event_type, extra
+                session, job_id, [self._mine(claim)], values, event_type, extra
             )
             if event is None:
                 raise LeaseLost(f"job {job_id} is no longer held by this process")
             await self._commit_and_publish(session, [event])
 
-    async def progress(self, job_id: int, fraction: float, stage: str | None) -> None:
+    async def progress(self, job_id: int, claim: str, fraction: float, stage: str | None) -> None:
         values: dict[str, Any] = {"progress": fraction, "lease_until": utcnow() + self.lease}
         if stage is not None:
             values["stage"] = stage[:200]
-        await self._write_mine(job_id, values, "progress")
+        await self._write_mine(job_id, claim, values, "progress")
 
-    async def emit(self, job_id: int, event_type: str, data: dict[str, Any]) -> None:
-        await self._write_mine(job_id, {}, event_type, {"data": data})
+    async def emit(self, job_id: int, claim: str, event_type: str, data: dict[str, Any]) -> None:
+        await self._write_mine(job_id, claim, {}, event_type, {"data": data})
 
-    async def save_checkpoint(self, job_id: int, state: Any) -> None:
-        async with self.sessions() as session:
+    async def save_checkpoint(self, job_id: int, claim: str, state: Any) -> None:
+        async with self._writer() as session:
             result = await session.execute(
-                update(Job)
-                .where(Job.id == job_id, self._mine())
+                update(JOB)
+                .where(Job.id == job_id, self._mine(claim))
                 .values(checkpoint=state, lease_until=utcnow() + self.lease, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:
                 raise LeaseLost(f"job {job_id} is no longer held by this process")
@@ -259,7 +292,13 @@ class JobStore:
             return await session.scalar(select(Job.control).where(Job.id == job_id))
 
     async def finish(
-        self, job_id: int, status: str, *, result: Any = None, error: str | None = None
+        self,
+        job_id: int,
+        claim: str,
+        status: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
     ) -> bool:
         """Record an outcome: completed, failed, paused or cancelled."""
         values: dict[str, Any] = {
@@ -274,21 +313,23 @@ class JobStore:
             values["error"] = error[:10_000]
         if status in TERMINAL:
             values["finished_at"] = utcnow()
-        return await self._finish_with(job_id, values, status)
+        return await self._finish_with(job_id, claim, values, status)
 
-    async def stop(self, job_id: int) -> str:
+    async def stop(self, job_id: int, claim: str) -> str:
         """The runner stopped as asked: paused or cancelled, as the request said."""
         control = await self.stop_requested(job_id)
         if control == "cancel":
-            await self.finish(job_id, "cancelled", error="cancelled")
+            await self.finish(job_id, claim, "cancelled", error="cancelled")
             return "cancelled"
         if control == "pause":
-            await self.finish(job_id, "paused")
+            await self.finish(job_id, claim, "paused")
             return "paused"
-        await self.release(job_id)  # resumed before it stopped: run it again from its checkpoint
+        await self.release(
+            job_id, claim
+        )  # resumed before it stopped: run it again from its checkpoint
         return "running"
 
-    async def retry_later(self, job_id: int, error: str, delay_seconds: float) -> bool:
+    async def retry_later(self, job_id: int, claim: str, error: str, delay_seconds: float) -> bool:
         values = {
             "status": "queued",
             "worker": None,
@@ -296,16 +337,18 @@ class JobStore:
             "error": error[:10_000],
             "run_after": utcnow() + timedelta(seconds=delay_seconds),
         }
-        return await self._finish_with(job_id, values, "retrying")
+        return await self._finish_with(job_id, claim, values, "retrying")
 
-    async def release(self, job_id: int) -> bool:
+    async def release(self, job_id: int, claim: str) -> bool:
         """Give the job back (shutdown): running, no lease, taken by the next claimant."""
         values = {"worker": None, "lease_until": None, "stage": WAITING_STAGE}
-        return await self._finish_with(job_id, values, "released")
+        return await self._finish_with(job_id, claim, values, "released")
 
-    async def _finish_with(self, job_id: int, values: dict[str, Any], event_type: str) -> bool:
+    async def _finish_with(
+        self, job_id: int, claim: str, values: dict[str, Any], event_type: str
+    ) -> bool:
         try:
-            await self._write_mine(job_id, values, event_type)
+            await self._write_mine(job_id, claim, values, event_type)
         except LeaseLost:
             return False
         return True
