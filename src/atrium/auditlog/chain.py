@@ -3,18 +3,21 @@
 import hashlib
 import hmac
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
 GENESIS = "0" * 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
 # Query parameters that carry credentials (WebSocket tokens, signed links, keys): never logged.
 SECRET_PARAMS = frozenset(
     {"token", "access_token", "refresh_token", "api_key", "apikey", "key", "sig", "password"}
 )
 # Columns the chain covers, in order; `user_id` is not one of them (it is nulled on deletion).
+# The time is chained as integer microseconds since the epoch (exact on every backend).
 CHAINED = (
     "created_at",
     "actor",
@@ -47,21 +50,37 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+def micros(moment: datetime) -> int:
+    return (moment - EPOCH) // ONE_MICROSECOND
+
+
+def moment(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
 class Chainer:
-    """Holds the two derived keys: one for actor pseudonyms, one for row hashes."""
+    """Holds the two derived keys: one for actor pseudonyms, one for row hashes (keyed
+    BLAKE2b: a MAC by construction, cheaper per row than HMAC-SHA256)."""
 
     def __init__(self, actor_key: bytes, chain_key: bytes) -> None:
         self.actor_key = actor_key
-        self.chain = hmac.new(chain_key, digestmod=hashlib.sha256)
+        self.chain = hashlib.blake2b(key=chain_key[:64], digest_size=32)
+        self.actors: dict[int, str] = {}
 
     def actor(self, user_id: int | None) -> str | None:
         if user_id is None:
             return None
-        return hmac.new(self.actor_key, str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
+        found = self.actors.get(user_id)
+        if found is None:
+            if len(self.actors) > 100_000:
+                self.actors.clear()
+            digest = hmac.new(self.actor_key, str(user_id).encode(), hashlib.sha256)
+            found = self.actors[user_id] = digest.hexdigest()[:32]
+        return found
 
     def digest(self, prev_hash: str, row: dict[str, Any]) -> str:
-        fields = [row[name] for name in CHAINED]
-        fields[0] = row["created_at"].isoformat()
+        """`row` carries `us` (the time in microseconds) besides the chained columns."""
+        fields = [row["us"], *[row[name] for name in CHAINED[1:]]]
         fields[8] = f"{row['latency_ms']:.3f}"
         mac = self.chain.copy()
         mac.update(prev_hash.encode())
@@ -73,7 +92,7 @@ class Chainer:
         when, principal, method, route, path, query, status, latency, client, headers, rid = entry
         user_id = principal.user_id if principal is not None else None
         return {
-            "created_at": datetime.fromtimestamp(when, UTC),
+            "us": int(when * 1_000_000),
             "user_id": user_id,
             "actor": self.actor(user_id),
             "key_id": principal.key_id if principal is not None else None,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auditlog.chain import CHAINED, Chainer
+from atrium.auditlog.chain import CHAINED, Chainer, micros
 from atrium.auditlog.errors import AuditLogOutOfReach
 from atrium.auditlog.tables import (
     BUCKETS,
@@ -122,7 +122,8 @@ async def verify(session: AsyncSession, chainer: Chainer) -> dict[str, Any]:
         rows = result.mappings().all()
         if not rows:
             break
-        for row in rows:
+        for found in rows:
+            row = {**found, "us": micros(found["created_at"])}
             first_id = first_id or row["id"]
             if row["prev_hash"] != expected_prev:
                 reason = "does not follow the row before it (a row was removed or reordered)"

@@ -141,7 +141,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_created_at"), ["created_at"], unique=False)
-        batch_op.create_index("ix_audit_log_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_audit_log_user_id_id", ["user_id", "id"], unique=False)
 
 
@@ -149,7 +148,6 @@ def downgrade() -> None:
     op.drop_table("activity_event")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_user_id_id")
-        batch_op.drop_index("ix_audit_log_status_id")
         batch_op.drop_index(batch_op.f("ix_audit_log_created_at"))
 
     op.drop_table("audit_log")
