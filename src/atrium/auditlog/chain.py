@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -43,13 +42,6 @@ def clean_path(path: str, query: bytes) -> str:
     return (f"{path}?{urlencode(kept)}" if kept else path)[:2000]
 
 
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")[:500]
-    return None
-
-
 def micros(moment: datetime) -> int:
     return (moment - EPOCH) // ONE_MICROSECOND
 
@@ -88,21 +80,21 @@ class Chainer:
         return mac.hexdigest()
 
     def row(self, entry: tuple) -> dict[str, Any]:
-        """A queued entry (see `AuditLogWriter.queue`) as a row without its hashes."""
-        when, principal, method, route, path, query, status, latency, client, headers, rid = entry
-        user_id = principal.user_id if principal is not None else None
+        """A queued entry (see `middleware._audit_entry`) as a row without its hashes."""
+        (when, user_id, key_id, key_prefix, method, route, path, query, status, latency,
+         client, agent, rid) = entry  # fmt: skip
         return {
             "us": int(when * 1_000_000),
             "user_id": user_id,
             "actor": self.actor(user_id),
-            "key_id": principal.key_id if principal is not None else None,
-            "key_prefix": principal.key_prefix if principal is not None else None,
+            "key_id": key_id,
+            "key_prefix": key_prefix[:32] if key_prefix else None,
             "method": method[:10],
-            "route": getattr(route, "path", None),
+            "route": route[:300] if route else None,
             "path": clean_path(path, query),
             "status": int(status),
             "latency_ms": round(float(latency), 3),
-            "client": client[0][:64] if client else None,
-            "user_agent": _header(headers, b"user-agent"),
+            "client": client[:64] if client else None,
+            "user_agent": agent.decode("latin-1")[:500] if agent else None,
             "request_id": rid,
         }

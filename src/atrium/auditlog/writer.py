@@ -196,7 +196,7 @@ class AuditLogWriter:
         self.sessions = sessions
         self.chainer = chainer
         self.every_seconds = every_seconds
-        # (time, principal, method, route, path, query, status, ms, client, headers, request id)
+        # entries built by `middleware._audit_entry`: plain values only
         self.queue: deque[tuple] = deque()
         self.lock = asyncio.Lock()
         self.task: asyncio.Task | None = None
