@@ -21,6 +21,7 @@ from atrium.auditlog.tables import (
     AuditChainHead,
     AuditLogEntry,
     RequestActorDaily,
+    RequestDaily,
     RequestHourly,
 )
 from atrium.db import utcnow
@@ -54,6 +55,21 @@ def hourly_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             group["client_errors" if status < 500 else "server_errors"] += 1
         group["latency_ms_sum"] += row["latency_ms"]
         group[bucket_of(row["latency_ms"])] += 1
+    return list(groups.values())
+
+
+def daily_rows(hourly: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hourly groups summed per UTC day."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for row in hourly:
+        key = (row["hour"].date(), row["method"], row["route"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"day": key[0], **{k: v for k, v in row.items() if k != "hour"}}
+            continue
+        for name, value in row.items():
+            if name not in ("hour", "method", "route"):
+                group[name] += value
     return list(groups.values())
 
 
@@ -159,7 +175,9 @@ async def append(session: AsyncSession, chainer: Chainer, rows: list[dict[str, A
     await session.execute(
         update(head).where(head.c.id == HEAD_ID).values(last_id=last_id, last_hash=prev)
     )
-    await _upsert(session, RequestHourly.__table__, ["hour", "method", "route"], hourly_rows(rows))
+    hourly = hourly_rows(rows)
+    await _upsert(session, RequestHourly.__table__, ["hour", "method", "route"], hourly)
+    await _upsert(session, RequestDaily.__table__, ["day", "method", "route"], daily_rows(hourly))
     await _upsert(session, RequestActorDaily.__table__, ["day", "actor"], actor_rows(rows))
 
 
