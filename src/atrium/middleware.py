@@ -98,23 +98,32 @@ class RequestContextMiddleware:
             if inference:
                 self.in_flight["inference"] -= 1
             if self.audit is not None:
-                self.audit(
-                    (
-                        time.time(),
-                        scope["state"].get("principal"),
-                        scope["method"],
-                        scope.get("route"),
-                        scope["path"],
-                        scope["query_string"],
-                        status_holder[0],
-                        (time.perf_counter() - started) * 1000,
-                        scope.get("client"),
-                        scope["headers"],
-                        request_id,
-                    )
-                )
+                self.audit(_audit_entry(scope, status_holder[0], started, request_id))
             if self.log_requests:
                 _log_request(scope, request_id, status_holder[0], started)
+
+
+def _audit_entry(scope: Scope, status: int, started: float, request_id: str) -> tuple:
+    """Only plain values: a queued entry must keep no request object (scope, headers,
+    principal) alive, or every garbage collection until the flush would walk them."""
+    principal = scope["state"].get("principal")
+    route = scope.get("route")
+    client = scope.get("client")
+    return (
+        time.time(),
+        principal.user_id if principal is not None else None,
+        principal.key_id if principal is not None else None,
+        principal.key_prefix if principal is not None else None,
+        scope["method"],
+        route.path if route is not None else None,
+        scope["path"],
+        scope["query_string"],
+        status,
+        (time.perf_counter() - started) * 1000,
+        client[0] if client else None,
+        _header(scope, b"user-agent"),
+        request_id,
+    )
 
 
 def _nul_scanner(content_type: bytes | None) -> NulScanner | None:

@@ -24,7 +24,7 @@ def test_the_job_is_scheduled_hourly():
 def test_old_rows_are_purged_and_the_chain_still_verifies(client, app, run, admin):
     old = time.time() - 3 * 86400
     app.state.audit_log.queue.append(
-        (old, None, "GET", None, "/ancient", b"", 200, 1.0, None, [], "old-1")
+        (old, None, None, None, "GET", None, "/ancient", b"", 200, 1.0, None, None, "old-1")
     )
     client.get("/health")
     run(app.state.audit_log.flush)

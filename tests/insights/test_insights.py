@@ -5,7 +5,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from atrium.auth.principal import Principal
 from atrium.llm.usage import write_batch
 
 LATENCIES = [50, 150, 700, 1500, 3000, 8000, 20, 30, 40, 60]
@@ -17,25 +16,23 @@ def settings_overrides():
     return {"audit_flush_seconds": 3600}  # only explicit flushes write
 
 
-def principal(user_id: int) -> Principal:
-    return Principal(user_id, f"u{user_id}", f"u{user_id}@example.com", "user", frozenset())
-
-
 def queue_requests(app, when: float) -> None:
     route = SimpleNamespace(path="/api/v1/things/{thing_id}")
     for index, latency in enumerate(LATENCIES):
         app.state.audit_log.queue.append(
             (
                 when,
-                principal(1 + index % 2),
+                1 + index % 2,
+                None,
+                None,
                 "GET",
-                route,
+                route.path,
                 f"/api/v1/things/{index}",
                 b"",
                 500 if index in (2, 3) else 200,
                 latency,
-                ("10.0.0.1", 1234),
-                [(b"user-agent", b"pytest")],
+                "10.0.0.1",
+                b"pytest",
                 f"req-{index}",
             )
         )

@@ -2,19 +2,20 @@
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auditlog.chain import CHAINED, Chainer
+from atrium.auditlog.chain import CHAINED, Chainer, micros
 from atrium.auditlog.errors import AuditLogOutOfReach
 from atrium.auditlog.tables import (
     BUCKETS,
     AuditChainHead,
     AuditLogEntry,
     RequestActorDaily,
+    RequestDaily,
     RequestHourly,
 )
 from atrium.auditlog.writer import HEAD_ID
@@ -122,7 +123,8 @@ async def verify(session: AsyncSession, chainer: Chainer) -> dict[str, Any]:
         rows = result.mappings().all()
         if not rows:
             break
-        for row in rows:
+        for found in rows:
+            row = {**found, "us": micros(found["created_at"])}
             first_id = first_id or row["id"]
             if row["prev_hash"] != expected_prev:
                 reason = "does not follow the row before it (a row was removed or reordered)"
@@ -162,46 +164,49 @@ async def purge_older_than(session: AsyncSession, cutoff: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def _histogram_sums() -> list[Any]:
-    return [func.coalesce(func.sum(getattr(RequestHourly, name)), 0) for name in BUCKETS]
+def _window(since: datetime) -> tuple[Any, Any, Any]:
+    """(table, its time column, the filter): hours for a day or less, else whole UTC days."""
+    if datetime.now(since.tzinfo) - since <= timedelta(hours=25):
+        hour = since.replace(minute=0, second=0, microsecond=0)
+        return RequestHourly, RequestHourly.hour, RequestHourly.hour >= hour
+    return RequestDaily, RequestDaily.day, RequestDaily.day >= since.date()
 
 
 async def traffic(session: AsyncSession, since: datetime, *, top: int = 10) -> dict[str, Any]:
-    """Request figures since `since` (whole hours) from the hourly roll-up, never the rows."""
-    hour = since.replace(minute=0, second=0, microsecond=0)
-    window = RequestHourly.hour >= hour
+    """Request figures since `since` from the roll-ups, never the rows: whole hours for a
+    range of a day or less, whole UTC days beyond."""
+    table, column, window = _window(since)
+    sums = [func.coalesce(func.sum(getattr(table, name)), 0) for name in BUCKETS]
     totals = (
         await session.execute(
             select(
-                func.coalesce(func.sum(RequestHourly.requests), 0),
-                func.coalesce(func.sum(RequestHourly.client_errors), 0),
-                func.coalesce(func.sum(RequestHourly.server_errors), 0),
-                func.coalesce(func.sum(RequestHourly.latency_ms_sum), 0.0),
-                *_histogram_sums(),
+                func.coalesce(func.sum(table.requests), 0),
+                func.coalesce(func.sum(table.client_errors), 0),
+                func.coalesce(func.sum(table.server_errors), 0),
+                func.coalesce(func.sum(table.latency_ms_sum), 0.0),
+                *sums,
             ).where(window)
         )
     ).one()
-    hourly = await session.execute(
-        select(RequestHourly.hour, func.sum(RequestHourly.requests))
-        .where(window)
-        .group_by(RequestHourly.hour)
+    by_time = await session.execute(
+        select(column, func.sum(table.requests)).where(window).group_by(column)
     )
     per_day: dict[str, int] = {}
-    for moment, count in hourly.tuples():
-        day = moment.date().isoformat()
+    for moment_, count in by_time.tuples():
+        day = (moment_.date() if isinstance(moment_, datetime) else moment_).isoformat()
         per_day[day] = per_day.get(day, 0) + int(count)
-    requests_sum = func.sum(RequestHourly.requests)
+    requests_sum = func.sum(table.requests)
     routes = await session.execute(
         select(
-            RequestHourly.method,
-            RequestHourly.route,
+            table.method,
+            table.route,
             requests_sum,
-            func.sum(RequestHourly.server_errors),
-            func.sum(RequestHourly.latency_ms_sum),
+            func.sum(table.server_errors),
+            func.sum(table.latency_ms_sum),
         )
         .where(window)
-        .group_by(RequestHourly.method, RequestHourly.route)
-        .order_by(requests_sum.desc(), RequestHourly.route)
+        .group_by(table.method, table.route)
+        .order_by(requests_sum.desc(), table.route)
         .limit(top)
     )
     return {

@@ -3,9 +3,10 @@ background task appends the queue to the chain in batches, with the roll-ups."""
 
 import asyncio
 import logging
+import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -13,13 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atrium.auditlog.chain import Chainer
+from atrium.auditlog.chain import Chainer, moment
 from atrium.auditlog.tables import (
     BUCKETS,
     LATENCY_BOUNDS_MS,
     AuditChainHead,
     AuditLogEntry,
     RequestActorDaily,
+    RequestDaily,
     RequestHourly,
 )
 from atrium.db import utcnow
@@ -30,28 +32,44 @@ MAX_BATCH = 5000
 
 
 def bucket_of(latency_ms: float) -> str:
-    for index, bound in enumerate(LATENCY_BOUNDS_MS):
-        if latency_ms <= bound:
-            return BUCKETS[index]
-    return BUCKETS[-1]
+    return BUCKETS[bisect_left(LATENCY_BOUNDS_MS, latency_ms)]
+
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 
 
 def hourly_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, dict[str, Any]] = {}
     for row in rows:
-        created: datetime = row["created_at"]
-        hour = created.replace(minute=0, second=0, microsecond=0)
-        key = (hour, row["method"], row["route"] or "(unmatched)")
+        key = (row["us"] // HOUR_US, row["method"], row["route"] or "(unmatched)")
         group = groups.get(key)
         if group is None:
-            group = groups[key] = {"hour": hour, "method": key[1], "route": key[2]}
-            group.update(requests=0, client_errors=0, server_errors=0, latency_ms_sum=0.0)
+            group = groups[key] = {"hour": moment(key[0] * HOUR_US), "method": key[1]}
+            group.update(route=key[2], requests=0, client_errors=0, server_errors=0)
+            group["latency_ms_sum"] = 0.0
             group.update({name: 0 for name in BUCKETS})
         group["requests"] += 1
-        group["client_errors"] += 400 <= row["status"] < 500
-        group["server_errors"] += row["status"] >= 500
+        status = row["status"]
+        if status >= 400:
+            group["client_errors" if status < 500 else "server_errors"] += 1
         group["latency_ms_sum"] += row["latency_ms"]
         group[bucket_of(row["latency_ms"])] += 1
+    return list(groups.values())
+
+
+def daily_rows(hourly: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hourly groups summed per UTC day."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for row in hourly:
+        key = (row["hour"].date(), row["method"], row["route"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"day": key[0], **{k: v for k, v in row.items() if k != "hour"}}
+            continue
+        for name, value in row.items():
+            if name not in ("hour", "method", "route"):
+                group[name] += value
     return list(groups.values())
 
 
@@ -60,10 +78,72 @@ def actor_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if row["actor"] is None:
             continue
-        key = (row["created_at"].date(), row["actor"])
-        group = groups.setdefault(key, {"day": key[0], "actor": key[1], "requests": 0})
+        key = (row["us"] // DAY_US, row["actor"])
+        group = groups.get(key)
+        if group is None:
+            day = moment(key[0] * DAY_US).date()
+            group = groups[key] = {"day": day, "actor": key[1], "requests": 0}
         group["requests"] += 1
     return list(groups.values())
+
+
+COLUMNS = (
+    "created_at",
+    "user_id",
+    "actor",
+    "key_id",
+    "key_prefix",
+    "method",
+    "route",
+    "path",
+    "status",
+    "latency_ms",
+    "client",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+SQLITE_INSERT = (
+    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+
+
+class SqliteTimes:
+    """SQLite's stored form of a UTC time ('YYYY-MM-DD HH:MM:SS.ffffff', as the ORM writes
+    it), formatted once per second."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, str] = {}
+
+    def __call__(self, us: int) -> str:
+        second, fraction = divmod(us, 1_000_000)
+        prefix = self.seconds.get(second)
+        if prefix is None:
+            if len(self.seconds) > 10_000:
+                self.seconds.clear()
+            prefix = self.seconds[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return f"{prefix}.{fraction:06d}"
+
+
+_sqlite_time = SqliteTimes()
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if session.bind.dialect.name == "sqlite":
+        # straight to the driver: the ORM's per-value bind processing costs more than the row
+        names = COLUMNS[1:]
+        values = [(_sqlite_time(row["us"]), *[row[name] for name in names]) for row in rows]
+        connection = await session.connection()
+        await connection.exec_driver_sql(SQLITE_INSERT, values)
+        return
+    for row in rows:
+        row["created_at"] = moment(row["us"])
+    columns = AuditLogEntry.__table__.c
+    await session.execute(
+        insert(AuditLogEntry.__table__),
+        [{name: row[name] for name in COLUMNS if name in columns} for row in rows],
+    )
 
 
 async def _upsert(session: AsyncSession, table: Any, keys: list[str], rows: list[dict]) -> None:
@@ -90,12 +170,14 @@ async def append(session: AsyncSession, chainer: Chainer, rows: list[dict[str, A
     for row in rows:
         row["prev_hash"] = prev
         row["hash"] = prev = chainer.digest(prev, row)
-    await session.execute(insert(AuditLogEntry.__table__), rows)
+    await _insert(session, rows)
     last_id = await session.scalar(select(func.max(AuditLogEntry.id)))
     await session.execute(
         update(head).where(head.c.id == HEAD_ID).values(last_id=last_id, last_hash=prev)
     )
-    await _upsert(session, RequestHourly.__table__, ["hour", "method", "route"], hourly_rows(rows))
+    hourly = hourly_rows(rows)
+    await _upsert(session, RequestHourly.__table__, ["hour", "method", "route"], hourly)
+    await _upsert(session, RequestDaily.__table__, ["day", "method", "route"], daily_rows(hourly))
     await _upsert(session, RequestActorDaily.__table__, ["day", "actor"], actor_rows(rows))
 
 
@@ -132,7 +214,7 @@ class AuditLogWriter:
         self.sessions = sessions
         self.chainer = chainer
         self.every_seconds = every_seconds
-        # (time, principal, method, route, path, query, status, ms, client, headers, request id)
+        # entries built by `middleware._audit_entry`: plain values only
         self.queue: deque[tuple] = deque()
         self.lock = asyncio.Lock()
         self.task: asyncio.Task | None = None

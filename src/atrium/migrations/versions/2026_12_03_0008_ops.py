@@ -114,6 +114,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_request_hourly_hour"), ["hour"], unique=False)
 
     op.create_table(
+        "request_daily",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("route", sa.String(length=300), nullable=False),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("client_errors", sa.Integer(), nullable=False),
+        sa.Column("server_errors", sa.Integer(), nullable=False),
+        sa.Column("latency_ms_sum", sa.Float(), nullable=False),
+        sa.Column("b00", sa.Integer(), nullable=False),
+        sa.Column("b01", sa.Integer(), nullable=False),
+        sa.Column("b02", sa.Integer(), nullable=False),
+        sa.Column("b03", sa.Integer(), nullable=False),
+        sa.Column("b04", sa.Integer(), nullable=False),
+        sa.Column("b05", sa.Integer(), nullable=False),
+        sa.Column("b06", sa.Integer(), nullable=False),
+        sa.Column("b07", sa.Integer(), nullable=False),
+        sa.Column("b08", sa.Integer(), nullable=False),
+        sa.Column("b09", sa.Integer(), nullable=False),
+        sa.Column("b10", sa.Integer(), nullable=False),
+        sa.Column("b11", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_request_daily")),
+        sa.UniqueConstraint(
+            "day", "method", "route", name=op.f("uq_request_daily_day_method_route")
+        ),
+    )
+    with op.batch_alter_table("request_daily", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_request_daily_day"), ["day"], unique=False)
+
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", atrium.db.UTCDateTime(timezone=True), nullable=False),
@@ -141,15 +171,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_created_at"), ["created_at"], unique=False)
-        batch_op.create_index("ix_audit_log_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_audit_log_user_id_id", ["user_id", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("request_daily")
     op.drop_table("activity_event")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_user_id_id")
-        batch_op.drop_index("ix_audit_log_status_id")
         batch_op.drop_index(batch_op.f("ix_audit_log_created_at"))
 
     op.drop_table("audit_log")
