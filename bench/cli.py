@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.registry import BASELINE, Scenario, load_scenarios
-from bench.report import add_ratios, format_table, write_json
+from bench.registry import Scenario, load_scenarios
+from bench.report import add_ratios, format_table, print_failures, write_json
 from bench.runner import RunOptions, run
 from bench.wrk import ensure_wrk, wrk_version
 
@@ -17,13 +17,21 @@ RESULTS_PATH = Path(__file__).resolve().parent / "results" / "latest.json"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--duration", type=positive_int, help="seconds per target (default 10)")
+    parser.add_argument(
+        "--duration", type=positive_int, help="seconds per run of a target (default 3)"
+    )
+    parser.add_argument(
+        "--rounds", type=positive_int, default=3, help="paired rounds per scenario (default 3)"
+    )
     parser.add_argument("--connections", type=positive_int, help="wrk connections (default 50)")
     parser.add_argument("--threads", type=positive_int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per target")
     parser.add_argument("--only", type=names, default=[], help="scenarios, comma-separated")
-    parser.add_argument("--quick", action="store_true", help="2 s per target (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="one 1 s round (smoke run)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--all", action="store_true", help="also the long scenarios left out of the default run"
+    )
     parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
     parser.add_argument("--wrk-cpus", default="1", help="taskset CPU list for wrk")
     parser.add_argument(
@@ -59,7 +67,7 @@ def assignment(text: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        scenarios = select(load_scenarios(), args.only)
+        scenarios = select(load_scenarios(), args.only, every=args.all or args.list)
         if args.list:
             print("\n".join(f"{s.name}\t{s.description}" for s in scenarios))
             return 0
@@ -70,15 +78,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def select(scenarios: list[Scenario], only: list[str]) -> list[Scenario]:
-    """The scenarios named by --only, always with the baseline that ratios are taken against."""
+def select(scenarios: list[Scenario], only: list[str], every: bool = False) -> list[Scenario]:
+    """The scenarios --only names: a name, or a group: `list` takes every `list_*`, `stock`
+    every `*_stock`. Each scenario brings its own paired hello-world runs. Without --only,
+    the default run (the long scenarios only with --all)."""
     if not only:
-        return scenarios
-    known = {s.name for s in scenarios}
-    unknown = sorted(set(only) - known)
+        return [s for s in scenarios if every or s.in_default_run]
+    chosen = [s for s in scenarios if any(matches(s.name, token) for token in only)]
+    unknown = sorted(t for t in only if not any(matches(s.name, t) for s in scenarios))
     if unknown:
-        raise BenchError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return [s for s in scenarios if s.name in only or s.name == BASELINE]
+        known = ", ".join(s.name for s in scenarios)
+        raise BenchError(f"unknown scenario(s) {', '.join(unknown)}; known: {known}")
+    return chosen
+
+
+def matches(name: str, token: str) -> bool:
+    return name == token or name.startswith(f"{token}_") or name.endswith(f"_{token}")
 
 
 def check_cpus(server_cpus: str, wrk_cpus: str) -> None:
@@ -104,9 +119,10 @@ def bench(scenarios: list[Scenario], args: argparse.Namespace) -> int:
     wrk_path = ensure_wrk()
     options = run_options(args)
     results = asyncio.run(run(scenarios, options, wrk_path))
-    add_ratios(results, BASELINE)
+    add_ratios(results)
     print()
     print(format_table(results))
+    print_failures(results)
     run_info = {
         "wrk": wrk_version(wrk_path),
         "options": vars(options) | {"stand_in": args.stand_in},
@@ -128,4 +144,5 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         stand_in=args.stand_in,
         ready_timeout_s=args.ready_timeout,
         server_env=dict(args.server_env),
+        rounds=args.rounds,
     )

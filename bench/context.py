@@ -30,6 +30,7 @@ class BenchContext:
     client: httpx.AsyncClient
     stack: AsyncExitStack
     server_pid: int | None = None
+    hello_pid: int | None = None
     admin: Admin | None = None
     admin_error: str | None = None
     _api_key: str | None = field(default=None, repr=False)

@@ -13,9 +13,13 @@ if TYPE_CHECKING:
 BASELINE = "hello"
 
 
+Check = Callable[[int, bytes], str | None]  # (status, body) -> what is wrong, or None
+
+
 @dataclass(frozen=True)
 class Target:
-    """One request for wrk to repeat; `base_url` None means Atrium's."""
+    """One request for wrk to repeat; `base_url` None means Atrium's. `then` are requests
+    sent in turn with it (e.g. a write before each read); `check` judges sampled bodies."""
 
     path: str = "/"
     method: str = "GET"
@@ -23,6 +27,11 @@ class Target:
     body: bytes | str | None = None
     json: Any = None
     base_url: str | None = None
+    then: tuple["Target", ...] = ()
+    check: Check | None = None
+
+    def requests(self) -> list[tuple[str, str, dict[str, str], bytes | None]]:
+        return [(t.method, t.path, t.all_headers(), t.body_bytes()) for t in (self, *self.then)]
 
     def url(self, default_base_url: str) -> str:
         return (self.base_url or default_base_url).rstrip("/") + self.path
@@ -69,6 +78,8 @@ class Scenario:
     needs_atrium: bool = True
     track_rss: bool = False
     max_rss_growth_mib: float | None = None
+    server: str = "atrium"  # or "stock": Atrium on the libraries it replaced (aiosqlite, httpx)
+    in_default_run: bool = True  # False: runs only when --only names it (or with --all)
 
 
 _scenarios: dict[str, Scenario] = {}
@@ -98,3 +109,32 @@ def load_scenarios() -> list[Scenario]:
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
     return sorted(_scenarios.values(), key=lambda s: (s.name != BASELINE, s.name))
+
+
+def json_check(test: Callable[[Any], str | None]) -> Check:
+    """A check that parses the body as JSON and hands it to `test`."""
+
+    def check(status: int, body: bytes) -> str | None:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return f"HTTP {status}: the body is not JSON: {body[:80]!r}"
+        return test(document)
+
+    return check
+
+
+def check_samples(target: Target, samples: list[tuple[int, bytes]]) -> list[str]:
+    """What the target's check found wrong in the sampled 2xx bodies (one line per kind)."""
+    if target.check is None:
+        return []
+    found: list[str] = []
+    for status, body in samples:
+        if not 200 <= status < 300:
+            continue  # counted as a failure already
+        wrong = target.check(status, body)
+        if wrong and wrong not in found:
+            found.append(wrong)
+    if not samples:
+        found.append("no response body was sampled")
+    return [f"body check: {wrong}" for wrong in found]

@@ -1,6 +1,7 @@
-"""The results: a table on stdout and bench/results/latest.json."""
+"""The results: a table on stdout, a loud list of failures, and bench/results/latest.json."""
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import Any, Literal
 from bench.wrk import WrkResult
 
 Status = Literal["ok", "failed", "skipped"]
-COLUMNS = ["scenario", "rps", "p50 ms", "p99 ms", "vs hello"]
-COMPARE_COLUMNS = ["compare", "rps", "p50 ms", "p99 ms", "vs compare"]
+COLUMNS = ["scenario", "rps", "p50 ms", "p99 ms", "CPU µs/req", "hello rps", "hello µs/req"]
+COLUMNS += ["vs hello"]
+COMPARE_COLUMNS = ["compare", "rps", "vs compare"]
 
 
 @dataclass
@@ -21,15 +23,17 @@ class ScenarioResult:
     main: WrkResult | None = None
     compare: WrkResult | None = None
     compare_label: str | None = None
-    pct_of_hello: float | None = None
+    hello: WrkResult | None = None
+    pct_of_hello: float | None = None  # median over rounds of rps / the paired hello's rps
     pct_of_compare: float | None = None
+    cpu_us: float | None = None  # the server's CPU µs per request, median over rounds
+    hello_cpu_us: float | None = None
+    rounds: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def add_ratios(results: list[ScenarioResult], baseline_name: str) -> None:
-    baseline = next((r.main for r in results if r.name == baseline_name), None)
+def add_ratios(results: list[ScenarioResult]) -> None:
     for result in results:
-        result.pct_of_hello = percent(result.main, baseline)
         result.pct_of_compare = percent(result.main, result.compare)
 
 
@@ -51,16 +55,25 @@ def format_table(results: list[ScenarioResult]) -> str:
 
 
 def row(result: ScenarioResult, with_compare: bool) -> list[str]:
-    cells = [result.name, *figures(result.main), pct(result.pct_of_hello)]
+    cells = [result.name, *figures(result.main), micros(result.cpu_us)]
+    cells += [rps(result.hello), micros(result.hello_cpu_us), pct(result.pct_of_hello)]
     if with_compare:
-        cells += [result.compare_label or "", *figures(result.compare), pct(result.pct_of_compare)]
-    return [*cells, result.status]
+        cells += [result.compare_label or "", rps(result.compare), pct(result.pct_of_compare)]
+    return [*cells, result.status.upper() if result.status == "failed" else result.status]
 
 
 def figures(measured: WrkResult | None) -> list[str]:
     if measured is None:
         return ["", "", ""]
-    return [f"{measured.rps:,.0f}", f"{measured.p50_ms:.2f}", f"{measured.p99_ms:.2f}"]
+    return [rps(measured), f"{measured.p50_ms:.2f}", f"{measured.p99_ms:.2f}"]
+
+
+def rps(measured: WrkResult | None) -> str:
+    return "" if measured is None else f"{measured.rps:,.0f}"
+
+
+def micros(value: float | None) -> str:
+    return "" if value is None else f"{value:,.0f}"
 
 
 def pct(value: float | None) -> str:
@@ -76,10 +89,33 @@ def join_cells(cells: list[str], widths: list[int]) -> str:
 def notes(results: list[ScenarioResult]) -> list[str]:
     lines = []
     for result in results:
-        details = result.problems + [f"{k} = {v:,.2f}" for k, v in result.metrics.items()]
+        details = [f"{k} = {v:,.2f}" for k, v in result.metrics.items()]
+        if result.status != "failed":
+            details = result.problems + details
         if details:
             lines.append(f"  {result.name}: " + "; ".join(details))
     return ["", *lines] if lines else []
+
+
+def failure_banner(results: list[ScenarioResult]) -> str | None:
+    """Every failed scenario with why, impossible to miss; None when none failed."""
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return None
+    rule = "!" * 78
+    lines = [rule, f"BENCH FAILED: {len(failed)} scenario(s) failed; their figures are not valid"]
+    for result in failed:
+        lines.append(f"  {result.name}:")
+        lines += [f"    - {problem}" for problem in result.problems or ["(no reason given)"]]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def print_failures(results: list[ScenarioResult]) -> None:
+    banner = failure_banner(results)
+    if banner is not None:
+        print(banner, flush=True)
+        print(banner, file=sys.stderr, flush=True)
 
 
 def write_json(path: Path, results: list[ScenarioResult], run_info: dict[str, Any]) -> None:
@@ -87,6 +123,13 @@ def write_json(path: Path, results: list[ScenarioResult], run_info: dict[str, An
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **run_info,
-        "results": [asdict(r) for r in results],
+        "results": [without_samples(asdict(r)) for r in results],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def without_samples(result: dict[str, Any]) -> dict[str, Any]:
+    for key in ("main", "compare", "hello"):
+        if result.get(key):
+            result[key].pop("samples", None)
+    return result

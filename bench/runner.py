@@ -1,6 +1,13 @@
-"""One bench run: start the servers, run each scenario's setup, hand its targets to wrk."""
+"""One bench run: start the servers, run each scenario's setup, measure its targets with wrk.
 
+Each wrk scenario is measured in rounds, each round a hello-world run immediately followed by
+the scenario's run (and its comparison target's), so that both see the same machine state; the
+figures are medians over the rounds, with the server's CPU µs per request beside them.
+"""
+
+import dataclasses
 import inspect
+import statistics
 import tempfile
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -10,12 +17,23 @@ import httpx
 
 from bench import admin as admin_setup
 from bench.context import BenchContext
+from bench.cpu import CpuMeter
 from bench.errors import ScenarioFailed, Skip
-from bench.registry import Measurement, Plan, Scenario, SetupResult, Target
+from bench.registry import (
+    BASELINE,
+    Measurement,
+    Plan,
+    Scenario,
+    SetupResult,
+    Target,
+    check_samples,
+)
 from bench.report import ScenarioResult
 from bench.rss import RssSampler
 from bench.servers import Launch, Server, atrium_launch, hello_launch, serve, server_env
 from bench.wrk import LoadSettings, Wrk, WrkResult, lua_script
+
+STOCK_ENV = {"ATRIUM_STOCK_LIBRARIES": "aiosqlite,httpx"}
 
 
 @dataclass(frozen=True)
@@ -30,11 +48,34 @@ class RunOptions:
     stand_in: bool
     ready_timeout_s: float
     server_env: dict[str, str] = field(default_factory=dict)
+    rounds: int = 3
 
     def load_for(self, scenario: Scenario) -> LoadSettings:
-        duration = self.duration_s or (2 if self.quick else scenario.duration_s or 10)
+        duration = self.duration_s or (1 if self.quick else scenario.duration_s or 2)
         connections = self.connections or scenario.connections or 50
         return LoadSettings(duration, connections, self.threads, self.warmup_s)
+
+    @property
+    def round_count(self) -> int:
+        return 1 if self.quick else self.rounds
+
+
+class Servers:
+    """Atrium (and the hello-world) started at the beginning; the stock-library Atrium only
+    when a scenario asks for it."""
+
+    def __init__(self, stack: AsyncExitStack, workdir: Path, options: RunOptions) -> None:
+        self.stack = stack
+        self.workdir = workdir
+        self.options = options
+        self.contexts: dict[str, BenchContext] = {}
+
+    async def context_for(self, scenario: Scenario) -> BenchContext:
+        if scenario.server not in self.contexts:
+            self.contexts[scenario.server] = await start_atrium(
+                self.stack, self.workdir, self.options, self.contexts["atrium"], stock=True
+            )
+        return self.contexts[scenario.server]
 
 
 async def run(
@@ -43,11 +84,21 @@ async def run(
     with tempfile.TemporaryDirectory(prefix="atrium-bench-") as tmp:
         workdir = Path(tmp)
         async with AsyncExitStack() as stack:
-            ctx = await start_servers(stack, workdir, options, needs_atrium(scenarios))
+            servers = Servers(stack, workdir, options)
+            servers.contexts["atrium"] = await start_servers(
+                stack, workdir, options, needs_atrium(scenarios)
+            )
             wrk = Wrk(wrk_path, options.wrk_cpus)
-            return [
-                await run_scenario(s, ctx, options.load_for(s), wrk, workdir) for s in scenarios
-            ]
+            results = []
+            for s in scenarios:
+                load = options.load_for(s)
+                try:
+                    ctx = await servers.context_for(s)
+                except Exception as error:
+                    results.append(ScenarioResult(s.name, "failed", [f"server: {error}"]))
+                    continue
+                results.append(await run_scenario(s, ctx, load, wrk, workdir, options))
+            return results
 
 
 def needs_atrium(scenarios: list[Scenario]) -> bool:
@@ -59,16 +110,27 @@ async def start_servers(
 ) -> BenchContext:
     hello = await stack.enter_async_context(start(hello_launch(workdir), options))
     if not with_atrium:
-        return await new_context(stack, hello.url, hello.url, server_pid=None)
+        return await new_context(stack, hello.url, hello, server_pid=None)
     if options.stand_in:
         stand_in = await stack.enter_async_context(
             start(hello_launch(workdir, "stand-in"), options)
         )
-        return await new_context(stack, stand_in.url, hello.url, stand_in.pid)
+        return await new_context(stack, stand_in.url, hello, stand_in.pid)
+    base = await new_context(stack, hello.url, hello, server_pid=None)
+    return await start_atrium(stack, workdir, options, base, stock=False)
+
+
+async def start_atrium(
+    stack: AsyncExitStack, workdir: Path, options: RunOptions, base: BenchContext, *, stock: bool
+) -> BenchContext:
+    name = "atrium-stock" if stock else "atrium"
     credentials = admin_setup.new_credentials()
-    env = server_env(workdir / "atrium-data", {**credentials.env, **options.server_env})
-    atrium = await stack.enter_async_context(start(atrium_launch(workdir, env), options))
-    ctx = await new_context(stack, atrium.url, hello.url, atrium.pid)
+    extra = {**credentials.env, **options.server_env, **(STOCK_ENV if stock else {})}
+    env = server_env(workdir / f"{name}-data", extra)
+    launch = dataclasses.replace(atrium_launch(workdir, env), name=name)
+    atrium = await stack.enter_async_context(start(launch, options))
+    ctx = await new_context(stack, atrium.url, None, atrium.pid)
+    ctx.hello_url, ctx.hello_pid = base.hello_url, base.hello_pid
     try:
         ctx.admin = await admin_setup.obtain_admin(ctx.client, credentials, env)
     except admin_setup.AdminUnavailable as error:
@@ -82,17 +144,30 @@ def start(launch: Launch, options: RunOptions) -> AbstractAsyncContextManager[Se
 
 
 async def new_context(
-    stack: AsyncExitStack, base_url: str, hello_url: str, server_pid: int | None
+    stack: AsyncExitStack, base_url: str, hello: Server | None, server_pid: int | None
 ) -> BenchContext:
     client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30))
     scenario_stack = await stack.enter_async_context(AsyncExitStack())
-    return BenchContext(base_url, hello_url, client, scenario_stack, server_pid)
+    hello_url = hello.url if hello else ""
+    ctx = BenchContext(base_url, hello_url, client, scenario_stack, server_pid)
+    ctx.hello_pid = hello.pid if hello else None
+    return ctx
 
 
 async def run_scenario(
-    scenario: Scenario, ctx: BenchContext, load: LoadSettings, wrk: Wrk, workdir: Path
+    scenario: Scenario,
+    ctx: BenchContext,
+    load: LoadSettings,
+    wrk: Wrk,
+    workdir: Path,
+    options: RunOptions,
 ) -> ScenarioResult:
-    print(f"bench: {scenario.name} ({load.duration_s} s, {load.connections} connections)")
+    rounds = options.round_count
+    print(
+        f"bench: {scenario.name} ({rounds} x {load.duration_s} s paired with hello, "
+        f"{load.connections} connections)",
+        flush=True,
+    )
     try:
         prepared = await call_setup(scenario, ctx)
     except Skip as reason:
@@ -102,9 +177,9 @@ async def run_scenario(
     if isinstance(prepared, Measurement):
         return from_measurement(scenario.name, prepared)
     plan = prepared if isinstance(prepared, Plan) else Plan(prepared)
-    measurer = Measurer(wrk, load, workdir, ctx.base_url)
+    measurer = Measurer(wrk, load, workdir, ctx)
     try:
-        return await measure_plan(scenario, plan, measurer, ctx.server_pid)
+        return await measure_plan(scenario, plan, measurer, rounds)
     except Exception as error:
         return ScenarioResult(scenario.name, "failed", [describe(error)])
 
@@ -125,35 +200,111 @@ def from_measurement(name: str, measurement: Measurement) -> ScenarioResult:
     return ScenarioResult(name, status, measurement.problems, metrics=dict(measurement.metrics))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Measurer:
     wrk: Wrk
     load: LoadSettings
     workdir: Path
-    default_base_url: str
+    ctx: BenchContext
 
-    async def measure(self, target: Target, script_name: str) -> WrkResult:
-        script = self.workdir / f"{script_name}.lua"
-        script.write_text(lua_script(target.method, target.all_headers(), target.body_bytes()))
-        return await self.wrk.measure(target.url(self.default_base_url), script, self.load)
+    def script(self, target: Target, name: str) -> Path:
+        path = self.workdir / f"{name}.lua"
+        path.write_text(lua_script(target.requests()))
+        return path
+
+    def pid_of(self, target: Target) -> int | None:
+        if target.base_url == self.ctx.hello_url:
+            return self.ctx.hello_pid
+        return self.ctx.server_pid if target.base_url is None else None
+
+    async def warm_up(self, target: Target, name: str) -> None:
+        await self.wrk.warm_up(self.url(target), self.script(target, name), self.load)
+
+    async def measure(self, target: Target, name: str) -> tuple[WrkResult, float | None]:
+        cpu = CpuMeter(self.pid_of(target))
+        return await self.wrk.measure(self.url(target), self.script(target, name), self.load, cpu)
+
+    def url(self, target: Target) -> str:
+        return target.url(self.ctx.base_url)
+
+
+@dataclass
+class Rounds:
+    """The runs of one target over the rounds."""
+
+    runs: list[WrkResult] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+
+    def add(self, measured: tuple[WrkResult, float | None]) -> WrkResult:
+        result, cpu = measured
+        self.runs.append(result)
+        if cpu is not None:
+            self.cpu_us.append(cpu)
+        return result
+
+    def combined(self) -> WrkResult:
+        errors: dict[str, int] = {}
+        for run_ in self.runs:
+            for kind, count in run_.socket_errors.items():
+                errors[kind] = errors.get(kind, 0) + count
+        bad = [r.last_bad_status for r in self.runs if r.last_bad_status]
+        return WrkResult(
+            rps=statistics.median(r.rps for r in self.runs),
+            p50_ms=statistics.median(r.p50_ms for r in self.runs),
+            p99_ms=statistics.median(r.p99_ms for r in self.runs),
+            requests=sum(r.requests for r in self.runs),
+            non_2xx=sum(r.non_2xx for r in self.runs),
+            socket_errors=errors,
+            samples=[sample for r in self.runs for sample in r.samples],
+            last_bad_status=bad[-1] if bad else None,
+        )
+
+    def cpu(self) -> float | None:
+        return statistics.median(self.cpu_us) if self.cpu_us else None
+
+
+def hello_target(ctx: BenchContext) -> Target:
+    return Target("/", base_url=ctx.hello_url)
 
 
 async def measure_plan(
-    scenario: Scenario, plan: Plan, measurer: Measurer, server_pid: int | None
+    scenario: Scenario, plan: Plan, measurer: Measurer, rounds: int
 ) -> ScenarioResult:
     result = ScenarioResult(scenario.name, "ok")
-    if scenario.track_rss and server_pid is not None:
-        with RssSampler(server_pid) as sampler:
-            result.main = await measurer.measure(plan.target, scenario.name)
-        check_rss(result, scenario, sampler)
-    else:
-        result.main = await measurer.measure(plan.target, scenario.name)
-    result.problems += result.main.problems
+    paired = scenario.name != BASELINE
+    hello, main, compare = Rounds(), Rounds(), Rounds()
+    name, hello_at = scenario.name, hello_target(measurer.ctx)
+    await measurer.warm_up(plan.target, name)
     if plan.compare_to is not None:
-        result.compare = await measurer.measure(plan.compare_to, f"{scenario.name}-compare")
-        result.compare_label = plan.compare_label
+        await measurer.warm_up(plan.compare_to, f"{name}-compare")
+    sampler = None
+    if scenario.track_rss and measurer.ctx.server_pid is not None:
+        sampler = RssSampler(measurer.ctx.server_pid)
+        sampler.start()
+    ratios = []
+    try:
+        for _ in range(rounds):
+            if paired:
+                base = hello.add(await measurer.measure(hello_at, f"{name}-hello"))
+            run_ = main.add(await measurer.measure(plan.target, name))
+            if paired and base.rps:
+                ratios.append(100 * run_.rps / base.rps)
+            if plan.compare_to is not None:
+                compare.add(await measurer.measure(plan.compare_to, f"{name}-compare"))
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    result.main, result.cpu_us, result.rounds = main.combined(), main.cpu(), rounds
+    result.problems += result.main.problems + check_samples(plan.target, result.main.samples)
+    if paired:
+        result.hello, result.hello_cpu_us = hello.combined(), hello.cpu()
+        result.pct_of_hello = statistics.median(ratios) if ratios else None
+    if plan.compare_to is not None:
+        result.compare, result.compare_label = compare.combined(), plan.compare_label
         result.problems += [f"{plan.compare_label}: {p}" for p in result.compare.problems]
-    if result.main.failed or (result.compare and result.compare.failed):
+    if sampler is not None:
+        check_rss(result, scenario, sampler)
+    if result.problems:
         result.status = "failed"
     return result
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.cpu import CpuMeter
 from bench.errors import BenchError
 
 MISSING = "wrk is required: install the Debian package with `apt-get install -y wrk`"
@@ -17,7 +18,8 @@ _TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 _PERCENTILE = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
 _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _TOTAL = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
-_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SCRIPT_NON_2XX = re.compile(r"^ATRIUM_NON2XX (\d+) (\d+)$", re.MULTILINE)
+_SAMPLE = re.compile(r"^ATRIUM_SAMPLE (\d+) ([0-9a-f]*)$", re.MULTILINE)
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
@@ -35,8 +37,10 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     requests: int
-    non_2xx: int
+    non_2xx: int  # every status outside 200-299, redirects included (counted by the script)
     socket_errors: dict[str, int] = field(default_factory=dict)
+    samples: list[tuple[int, bytes]] = field(default_factory=list)
+    last_bad_status: int | None = None
 
     @property
     def problems(self) -> list[str]:
@@ -44,7 +48,7 @@ class WrkResult:
         if self.requests == 0:
             found.append("no request completed")
         if self.non_2xx:
-            found.append(f"{self.non_2xx} non-2xx responses")
+            found.append(f"{self.non_2xx} non-2xx responses (last {self.last_bad_status})")
         found += [f"{count} {kind} errors" for kind, count in self.socket_errors.items() if count]
         return found
 
@@ -89,11 +93,62 @@ def wrk_version(wrk: str) -> str:
     return lines[0].strip() if lines else "unknown"
 
 
-def lua_script(method: str, headers: Mapping[str, str], body: bytes | None) -> str:
-    lines = [f"wrk.method = {lua_string(method)}"]
-    lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
-    if body is not None:
-        lines.append(f"wrk.body = {lua_string(body)}")
+REQUEST = tuple[str, str, Mapping[str, str], bytes | None]  # method, path, headers, body
+
+# Counts every response outside 200-299 (wrk's own count skips 3xx) and keeps a few bodies
+# (the first ones, then one in SAMPLE_EVERY) for the scenario's check; `done` prints them.
+LUA_RESPONSES = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; seen = 0; last_bad = 0; samples = {} end
+function response(status, headers, body)
+  seen = seen + 1
+  if status < 200 or status > 299 then bad = bad + 1; last_bad = status end
+  if (seen <= 2 or seen %% %(every)d == 0) and #samples < 8 then
+    local hex = string.sub(body, 1, 65536):gsub(".", function(c)
+      return string.format("%%02x", string.byte(c)) end)
+    table.insert(samples, status .. " " .. hex)
+  end
+end
+function done(summary, latency, requests)
+  local total, last = 0, 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("bad")
+    if thread:get("last_bad") ~= 0 then last = thread:get("last_bad") end
+    for _, sample in ipairs(thread:get("samples")) do io.write("ATRIUM_SAMPLE ", sample, "\\n") end
+  end
+  io.write("ATRIUM_NON2XX ", total, " ", last, "\\n")
+end
+"""
+SAMPLE_EVERY = 997
+# wrk's default (2 s) counts slow answers on a loaded machine as errors; a request that takes
+# longer than this is stuck, not slow
+TIMEOUT_S = 10
+
+
+def lua_script(requests: list[REQUEST]) -> str:
+    """One request repeated (static, wrk's fastest path), or several taken in turn."""
+    lines = []
+    if len(requests) == 1:
+        method, _path, headers, body = requests[0]
+        lines.append(f"wrk.method = {lua_string(method)}")
+        lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
+        if body is not None:
+            lines.append(f"wrk.body = {lua_string(body)}")
+    else:
+        lines.append("local cycle = {}")
+        for method, path, headers, body in requests:
+            table = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
+            payload = "nil" if body is None else lua_string(body)
+            lines.append(
+                f"table.insert(cycle, wrk.format({lua_string(method)}, {lua_string(path)}, "
+                f"{{{table}}}, {payload}))"
+            )
+        lines.append("local turn = 0")
+        lines.append(
+            "function request() turn = turn + 1; return cycle[(turn - 1) % #cycle + 1] end"
+        )
+    lines.append(LUA_RESPONSES % {"every": SAMPLE_EVERY})
     return "\n".join(lines) + "\n"
 
 
@@ -113,10 +168,20 @@ class Wrk:
         self.executable = executable
         self.cpus = cpus
 
-    async def measure(self, url: str, script: Path, load: LoadSettings) -> WrkResult:
+    async def warm_up(self, url: str, script: Path, load: LoadSettings) -> None:
         if load.warmup_s:
             await self.run(url, script, load.warmup_s, load)
-        return parse_output(await self.run(url, script, load.duration_s, load))
+
+    async def measure(
+        self, url: str, script: Path, load: LoadSettings, cpu: CpuMeter | None = None
+    ) -> tuple[WrkResult, float | None]:
+        """One measured run; with `cpu`, also the server's CPU µs per request over it."""
+        cpu = cpu or CpuMeter(None)
+        cpu.start()
+        output = await self.run(url, script, load.duration_s, load)
+        cpu.stop()
+        result = parse_output(output)
+        return result, cpu.micros_per(result.requests)
 
     async def run(self, url: str, script: Path, duration_s: int, load: LoadSettings) -> str:
         command = self.command(url, script, duration_s, load)
@@ -140,6 +205,7 @@ class Wrk:
             "-t", str(min(load.threads, load.connections)),
             "-c", str(load.connections),
             "-d", f"{duration_s}s",
+            "--timeout", f"{TIMEOUT_S}s",
             "-s", str(script),
             url,
         ]  # fmt: skip
@@ -148,15 +214,19 @@ class Wrk:
 def parse_output(output: str) -> WrkResult:
     percentiles = {float(p): to_ms(value, unit) for p, value, unit in _PERCENTILE.findall(output)}
     rps = _RPS.search(output)
-    if rps is None or 50.0 not in percentiles or 99.0 not in percentiles:
+    counted = _SCRIPT_NON_2XX.search(output)
+    if rps is None or 50.0 not in percentiles or 99.0 not in percentiles or counted is None:
         raise BenchError(f"unexpected wrk output:\n{output}")
+    last_bad = int(counted.group(2))
     return WrkResult(
         rps=float(rps.group(1)),
         p50_ms=percentiles[50.0],
         p99_ms=percentiles[99.0],
         requests=first_int(_TOTAL, output),
-        non_2xx=first_int(_NON_2XX, output),
+        non_2xx=int(counted.group(1)),
         socket_errors=socket_errors(output),
+        samples=[(int(status), bytes.fromhex(body)) for status, body in _SAMPLE.findall(output)],
+        last_bad_status=last_bad or None,
     )
 
 

@@ -17,14 +17,20 @@ from bench.scenarios.gateway_upstream import chat_body, upstream_for
 
 ADDED_P50_MS = 3.0
 ADDED_P99_MS = 15.0
-LATENCY_ROUNDS = 2000
-WARMUP_ROUNDS = 200
+LATENCY_ROUNDS = 1000
+WARMUP_ROUNDS = 100
+
+
+def _completed(status: int, body: bytes) -> str | None:
+    if body.startswith(b"data: "):
+        return None if body.rstrip().endswith(b"data: [DONE]") else "a stream without [DONE]"
+    return None if b'"choices"' in body else f"not a completion: {body[:80]!r}"
 
 
 async def _plan(ctx: BenchContext, stream: bool) -> Plan:
     upstream, headers = await upstream_for(ctx)
     body = chat_body(stream)
-    through = Target("/v1/chat/completions", "POST", headers=headers, json=body)
+    through = Target("/v1/chat/completions", "POST", headers=headers, json=body, check=_completed)
     direct = Target("/v1/chat/completions", "POST", json=body, base_url=upstream)
     return Plan(through, compare_to=direct, compare_label="direct")
 
@@ -38,6 +44,18 @@ async def chat(ctx: BenchContext) -> Plan:
 @scenario("gateway_chat_stream", description="Streamed completion vs the upstream direct",
           connections=50)  # fmt: skip
 async def chat_stream(ctx: BenchContext) -> Plan:
+    return await _plan(ctx, stream=True)
+
+
+@scenario("gateway_chat_stock", description="gateway_chat on httpx's own transport",
+          connections=50, server="stock")  # fmt: skip
+async def chat_stock(ctx: BenchContext) -> Plan:
+    return await _plan(ctx, stream=False)
+
+
+@scenario("gateway_chat_stream_stock", description="gateway_chat_stream on httpx's own "
+          "transport", connections=50, server="stock")  # fmt: skip
+async def chat_stream_stock(ctx: BenchContext) -> Plan:
     return await _plan(ctx, stream=True)
 
 

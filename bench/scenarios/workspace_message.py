@@ -2,7 +2,7 @@
 user message is stored, the history and attachments read, the context built, the gateway
 called and the reply stored. Target (issue 5): at least 200 messages/s.
 
-Chats are realistic in length: each of 20 clients opens a conversation, posts 10 messages in
+Chats are realistic in length: each of 16 clients opens a conversation, posts 10 messages in
 turn (so histories grow to 20 messages), then opens the next. wrk cannot vary the path, so
 this scenario drives the load itself, from the CPUs the server does not use.
 """
@@ -14,11 +14,12 @@ import time
 import httpx
 
 from bench.context import BenchContext, ensure_success
+from bench.cpu import CpuMeter
 from bench.errors import ScenarioFailed
 from bench.registry import Measurement, scenario
 from bench.scenarios.gateway_upstream import MODEL, upstream_for
 
-CLIENTS = 20
+CLIENTS = 16
 TURNS = 10
 DURATION_S = 10.0
 WARMUP_S = 2.0
@@ -55,19 +56,19 @@ async def _client(
                 return
 
 
-async def _run(ctx: BenchContext, headers: dict[str, str], seconds: float) -> float:
+async def _run(ctx: BenchContext, headers: dict[str, str], seconds: float) -> tuple[float, int]:
     counts = [0]
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=ctx.base_url, timeout=30, limits=limits) as http:
         started = time.monotonic()
         until = started + seconds
         await asyncio.gather(*(_client(http, headers, until, counts) for _ in range(CLIENTS)))
-        return counts[0] / (time.monotonic() - started)
+        return counts[0] / (time.monotonic() - started), counts[0]
 
 
 @scenario(
     "workspace_message",
-    description="POST /api/v1/conversations/{id}/messages, 20 chats, immediate upstream "
+    description="POST /api/v1/conversations/{id}/messages, 16 chats, immediate upstream "
     "(target >= 200/s)",
 )
 async def setup(ctx: BenchContext) -> Measurement:
@@ -75,9 +76,16 @@ async def setup(ctx: BenchContext) -> Measurement:
     previous = _pin_away_from(ctx.server_pid)
     try:
         await _run(ctx, headers, WARMUP_S)
-        rate = await _run(ctx, headers, DURATION_S)
+        cpu = CpuMeter(ctx.server_pid)
+        cpu.start()
+        rate, count = await _run(ctx, headers, DURATION_S)
+        cpu.stop()
     finally:
         if previous is not None:
             os.sched_setaffinity(0, previous)
     problems = [] if rate >= TARGET_PER_S else [f"{rate:.0f} messages/s < {TARGET_PER_S}/s"]
-    return Measurement({"messages_per_s": rate}, problems)
+    metrics = {"messages_per_s": rate}
+    per_message = cpu.micros_per(count)
+    if per_message is not None:
+        metrics["server_cpu_us_per_message"] = per_message
+    return Measurement(metrics, problems)

@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator
 from importlib import import_module
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
-from atrium import __version__
+from atrium import __version__, datadir
 from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
+from atrium.mail.service import Mailer
 from atrium.middleware import RequestContextMiddleware
+from atrium.params import bound_integer_parameters
 from atrium.security.secrets import load_secrets
+from atrium.settings_store.cors import LiveCORSMiddleware
 from atrium.users import service as users_service
 
 log = logging.getLogger("atrium")
@@ -43,6 +45,20 @@ ROUTER_MODULES = (
     "atrium.projects.router",
     "atrium.files.router",
     "atrium.surfaces.vault.conversations",
+    "atrium.apidocs.router",
+    "atrium.recovery.router",
+    "atrium.auditlog.router",
+    "atrium.activity.router",
+    "atrium.surfaces.vault.activity",
+    "atrium.insights.router",
+    "atrium.surfaces.vault.insights",
+    "atrium.system.router",
+    "atrium.surfaces.vault.system",
+    "atrium.jobs.router",
+    "atrium.surfaces.vault.config",
+    "atrium.surfaces.vault.audit",
+    "atrium.traefik.router",
+    "atrium.metrics.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
@@ -89,12 +105,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted AI platform backend.",
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
+        docs_url=None,  # served by atrium.apidocs from local assets
+        redoc_url=None,
     )
     state = app.state
     state.settings = settings
+    datadir.secure(settings)
     state.secrets = load_secrets(settings)
-    state.db = Database(settings.resolved_database_url)
+    stock_sqlite = "aiosqlite" in settings.stock_libraries
+    state.db = Database(settings.resolved_database_url, stock_sqlite=stock_sqlite)
     state.redis = _make_redis(settings)
     state.auth_cache = AuthCache(state.db.sessions, state.redis)
     state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)
@@ -102,6 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted
     state.shutdown_hooks = []
     state.started_at = None
+    state.large_bodies = {path: settings.max_upload_bytes for path in LARGE_BODY_PATHS}
+    state.mailer = Mailer(settings)  # sends after the response; drained on shutdown
+    state.shutdown_hooks.append(lambda app: app.state.mailer.drain())
+    state.in_flight = {"inference": 0}  # requests in progress on /v1 (the middleware counts)
 
     install_error_handlers(app)
     for module_name in ROUTER_MODULES:
@@ -110,20 +134,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         setup = getattr(import_module(module_name), "setup", None)
         if setup is not None:
             setup(app)
+    bound_integer_parameters(app)
 
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Next-Cursor", "X-Request-ID", "Retry-After"],
-        )
+    # always present: the allowed origins are a live setting (none: requests pass through)
+    app.add_middleware(LiveCORSMiddleware, live=state.live_settings)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
-        large_bodies={path: settings.max_upload_bytes for path in LARGE_BODY_PATHS},
+        large_bodies=state.large_bodies,
         log_requests=settings.log_requests,
+        audit=state.audit_log.queue.append if settings.audit_log_enabled else None,
+        in_flight=state.in_flight,
     )
     return app

@@ -1,4 +1,4 @@
-"""`atrium serve | migrate | users create | audit`."""
+"""`atrium serve | migrate | users create | jobs list|show|cancel | worker | audit`."""
 
 import asyncio
 import getpass
@@ -9,19 +9,25 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from atrium import datadir
 from atrium.config import Settings
+from atrium.jobs.cli import jobs_cli
+from atrium.jobs.cli import worker as jobs_worker
 from atrium.logs import logging_config
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Atrium platform backend.")
 users_cli = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(jobs_cli, name="jobs")
+cli.command("worker")(jobs_worker)
 
 
 def _prepare(settings: Settings) -> None:
     from atrium.migrate import upgrade
     from atrium.security.secrets import load_secrets
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # whatever else the process writes is private too
+    datadir.secure(settings)
     load_secrets(settings)
     upgrade(settings.resolved_database_url)
 

@@ -60,10 +60,46 @@ class Settings(BaseSettings):
     audit_max_archive_files: int = 200_000
     audit_max_archive_ratio: float = 200.0
     webhook_retry_base_seconds: float = 10.0
+    audit_log_enabled: bool = True
+    audit_flush_seconds: float = 1.0
+    audit_log_retention_days: int = Field(default=365, ge=0, description="0 keeps rows forever")
+    traefik_api_url: str | None = None
+    traefik_dynamic_file: str | None = None
+    metrics_token: SecretStr | None = None
     log_requests: bool = True
     log_level: str = "INFO"
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    public_base_url: str | None = Field(
+        default=None, description="Where users reach Atrium; links in emails start with it."
+    )
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    password_reset_minutes: int = 60
+    stock_libraries: CommaList = Field(
+        default=[],
+        description="For the bench only: `aiosqlite` and/or `httpx` run the stock library "
+        "where Atrium replaced one (SQLite driver, the gateway's HTTP transport).",
+    )
+
+    jobs_executor: Literal["local", "celery"] = "local"
+    job_lease_seconds: float = 30.0
+    jobs_poll_seconds: float = 1.0
+    jobs_retry_base_seconds: float = 1.0
+    jobs_imports: CommaList = Field(
+        default=[], description="Modules to import for their job runners (plugins, workers)."
+    )
+    jobs_subprocess_heavy: bool = True
+    celery_broker_url: str | None = None
+    celery_queue: str = "atrium"
+    worker_concurrency: int = 8
+
+    @field_validator(
+        "cors_origins", "trusted_proxies", "jobs_imports", "stock_libraries", mode="before"
+    )
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):

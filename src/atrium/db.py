@@ -61,20 +61,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, stock_sqlite: bool = False) -> AsyncEngine:
+    """`stock_sqlite` keeps aiosqlite's worker threads instead of the inline driver (the
+    bench compares the two)."""
     if url.startswith("sqlite"):
         from atrium.sqlite_inline import inline_dbapi
 
-        engine = create_async_engine(url, module=inline_dbapi(), pool_size=8, max_overflow=8)
+        options = {} if stock_sqlite else {"module": inline_dbapi()}
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, stock_sqlite: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, stock_sqlite=stock_sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def dispose(self) -> None:

@@ -66,8 +66,17 @@ class UnsupportedMediaType(AtriumError):
 
 
 class Unprocessable(AtriumError):
+    """A 422 raised by a check of our own; its body lists `errors` like a validation error's,
+    naming `field` when the check is about one."""
+
     status_code = 422
     code = "validation_error"
+    field: str | None = None
+
+
+class NulCharacter(Unprocessable):
+    code = "validation_error"
+    detail = "Text must not contain NUL characters (\\u0000)"
 
 
 class TooManyRequests(AtriumError):
@@ -111,6 +120,31 @@ def request_id_of(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+def error_body(
+    path: str,
+    status: int,
+    code: str,
+    detail: str,
+    request_id: str | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    param: str | None = None,
+) -> dict[str, Any]:
+    if path.startswith("/v1/"):
+        return {
+            "error": {
+                "message": detail,
+                "type": OPENAI_ERROR_TYPES.get(status, "api_error"),
+                "param": param,
+                "code": code,
+            }
+        }
+    body = {"detail": detail, "code": code, "request_id": request_id}
+    if extra:
+        body.update(extra)
+    return body
+
+
 def error_response(
     request: Request,
     status: int,
@@ -121,20 +155,16 @@ def error_response(
     extra: dict[str, Any] | None = None,
     param: str | None = None,
 ) -> Response:
-    if request.url.path.startswith("/v1/"):
-        body: dict[str, Any] = {
-            "error": {
-                "message": detail,
-                "type": OPENAI_ERROR_TYPES.get(status, "api_error"),
-                "param": param,
-                "code": code,
-            }
-        }
-    else:
-        body = {"detail": detail, "code": code, "request_id": request_id_of(request)}
-        if extra:
-            body.update(extra)
+    body = error_body(
+        request.url.path, status, code, detail, request_id_of(request), extra=extra, param=param
+    )
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def unprocessable_errors(exc: AtriumError) -> list[dict[str, Any]]:
+    field = getattr(exc, "field", None)
+    location = ["body", field] if field else ["body"]
+    return [{"loc": location, "msg": exc.detail, "type": exc.code}]
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -150,8 +180,17 @@ def _is_wrong_content_type(request: Request, exc: RequestValidationError) -> boo
 
 
 async def handle_atrium_error(request: Request, exc: AtriumError) -> Response:
+    extra = exc.extra
+    if exc.status_code == 422 and "errors" not in extra:
+        extra = {**extra, "errors": unprocessable_errors(exc)}
     return error_response(
-        request, exc.status_code, exc.code, exc.detail, headers=exc.headers, extra=exc.extra
+        request,
+        exc.status_code,
+        exc.code,
+        exc.detail,
+        headers=exc.headers,
+        extra=extra,
+        param=getattr(exc, "field", None),
     )
 
 
@@ -171,6 +210,10 @@ async def handle_validation_error(request: Request, exc: RequestValidationError)
 
 
 async def handle_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    if isinstance(exc.__cause__, AtriumError):
+        # raised while FastAPI read the body (over the size limit, a NUL): FastAPI reports any
+        # such failure as a 400 "error parsing the body"; the cause says what it was
+        return await handle_atrium_error(request, exc.__cause__)
     codes = {404: ("not_found", "Resource not found"), 405: ("method_not_allowed", None)}
     code, default = codes.get(exc.status_code, ("http_error", None))
     detail = exc.detail if isinstance(exc.detail, str) else default or "Request failed"

@@ -1,4 +1,5 @@
-"""The one pure-ASGI middleware on the hot path: request id, body limit, access log."""
+"""The one pure-ASGI middleware on the hot path: request id, body limit, NUL refusal, access
+log."""
 
 import logging
 import os
@@ -9,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from atrium.errors import PayloadTooLarge
+from atrium.errors import NulCharacter, PayloadTooLarge, error_body
+from atrium.text import NulScanner, nul_in_query
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,8 +48,13 @@ class RequestContextMiddleware:
         max_body: int,
         large_bodies: dict[str, int] | None = None,
         log_requests: bool = True,
+        audit: Callable[[tuple], None] | None = None,
+        in_flight: dict[str, int] | None = None,
     ) -> None:
         self.app = app
+        # the audit log's queue `append`: one tuple per request, written later in batches
+        self.audit = audit
+        self.in_flight = in_flight if in_flight is not None else {"inference": 0}
         self.max_body = max_body
         self.large_bodies = large_bodies or {}
         self.log_requests = log_requests
@@ -75,27 +82,76 @@ class RequestContextMiddleware:
 
         limit = self._limit_for(scope["path"])
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject_too_large(send_with_id, request_id, limit)
-        else:
-            await self.app(scope, _limited(receive, limit), send_with_id)
-        if self.log_requests:
-            _log_request(scope, request_id, status_holder[0], started)
+        inference = scope["path"].startswith("/v1/")
+        if inference:
+            self.in_flight["inference"] += 1
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await _reject_too_large(send_with_id, request_id, limit)
+            elif nul_in_query(scope["query_string"]) or "\x00" in scope["path"]:
+                await _reject_nul(send_with_id, scope["path"], request_id)
+            else:
+                scanner = _nul_scanner(_header(scope, b"content-type"))
+                await self.app(scope, _limited(receive, limit, scanner), send_with_id)
+        finally:
+            # also when the app raised: the server answers 500 and the log says so
+            if inference:
+                self.in_flight["inference"] -= 1
+            if self.audit is not None:
+                self.audit(
+                    (
+                        time.time(),
+                        scope["state"].get("principal"),
+                        scope["method"],
+                        scope.get("route"),
+                        scope["path"],
+                        scope["query_string"],
+                        status_holder[0],
+                        (time.perf_counter() - started) * 1000,
+                        scope.get("client"),
+                        scope["headers"],
+                        request_id,
+                    )
+                )
+            if self.log_requests:
+                _log_request(scope, request_id, status_holder[0], started)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+def _nul_scanner(content_type: bytes | None) -> NulScanner | None:
+    """JSON and form bodies are text; uploads (multipart, raw bytes) are not scanned."""
+    if content_type is None:
+        return None
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or media.endswith(b"+json"):
+        return NulScanner(form=False)
+    if media == b"application/x-www-form-urlencoded":
+        return NulScanner(form=True)
+    return None
+
+
+def _limited(receive: Receive, limit: int, scanner: NulScanner | None) -> Receive:
     received = 0
 
     async def limited_receive() -> Message:
         nonlocal received
         message = await receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
+            body = message.get("body", b"")
+            received += len(body)
             if received > limit:
                 raise BodyTooLarge(limit)
+            if scanner is not None and body and scanner.found_in(body):
+                raise NulCharacter()
         return message
 
     return limited_receive
+
+
+async def _reject_nul(send: Send, path: str, request_id: str) -> None:
+    detail = NulCharacter.detail
+    errors = [{"loc": ["query"], "msg": detail, "type": NulCharacter.code}]
+    body = error_body(path, 422, NulCharacter.code, detail, request_id, extra={"errors": errors})
+    await _send_json(send, 422, orjson.dumps(body))
 
 
 async def _reject_too_large(send: Send, request_id: str, limit: int) -> None:
@@ -106,8 +162,12 @@ async def _reject_too_large(send: Send, request_id: str, limit: int) -> None:
             "request_id": request_id,
         }
     )
+    await _send_json(send, 413, body)
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -29,6 +29,12 @@ PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
     ("POST", "/vault/auth/login"),
+    ("GET", "/vault/auth/ldap-enabled"),
+    ("GET", "/metrics"),
+    ("POST", "/api/v1/auth/forgot-password"),
+    ("POST", "/api/v1/auth/reset-password"),
+    ("POST", "/api/auth/forgot-password"),
+    ("POST", "/api/auth/reset-password"),
 }
 PARAM = re.compile(r"\{[^}]+\}")
 

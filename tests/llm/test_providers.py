@@ -213,7 +213,7 @@ def test_toggle_and_delete(client, admin, upstream):
     deleted = client.delete(path, headers=admin.headers)
     assert deleted.status_code == 200 and deleted.json() == {"id": created["id"], "deleted": True}
     assert client.get(path, headers=admin.headers).status_code == 404
-    assert client.get("/api/v1/llm/providers/nonsense", headers=admin.headers).status_code == 404
+    assert client.get("/api/v1/llm/providers/nonsense", headers=admin.headers).status_code == 422
 
 
 def test_test_endpoint_reports_ok_and_failure(client, app, admin, upstream, fake):

@@ -2,7 +2,8 @@
 
 Each fake records the requests it receives (`.requests`, `.last`) and has knobs: `fail_with`
 (an error in the provider's own shape), `slow` (delay before answering), `omit_usage`,
-`reply_with_tool_call`, `redirect_to`, and `hold_after_first_chunk` (a stream pauses after its
+`reply_with_tool_call`, `redirect_to`, `drip` (a pause between stream pieces), `break_after`
+(a stream cut after n pieces), and `hold_after_first_chunk` (a stream pauses after its
 first piece of text until the test releases it, proving that chunks are relayed as they come).
 `serve_app(app)` runs any ASGI app on a free loopback port in a background thread.
 """
@@ -92,6 +93,8 @@ class FakeUpstream:
         self.gate: threading.Event | None = None
         self.gate_timed_out = False
         self.page_size = 1000
+        self.piece_delay = 0.0
+        self.broken_after: int | None = None
 
     # --- knobs ------------------------------------------------------------------------
 
@@ -109,6 +112,14 @@ class FakeUpstream:
 
     def redirect_to(self, location: str) -> None:
         self.redirect = location
+
+    def drip(self, seconds: float) -> None:
+        """Pause this long between the pieces of a stream."""
+        self.piece_delay = seconds
+
+    def break_after(self, pieces: int) -> None:
+        """Cut the connection after this many pieces of a stream (no clean end)."""
+        self.broken_after = pieces
 
     def hold_after_first_chunk(self) -> threading.Event:
         self.gate = threading.Event()
@@ -171,9 +182,13 @@ class FakeUpstream:
 
     async def stream_pieces(self) -> AsyncIterator[tuple[int, str]]:
         for index, piece in enumerate(self.pieces):
+            if index == self.broken_after:
+                raise ConnectionAbortedError("the fake provider broke its stream on purpose")
             yield index, piece
             if index == 0:
                 await self.pause_at_gate()
+            if self.piece_delay:
+                await asyncio.sleep(self.piece_delay)
 
     @staticmethod
     def sse(events: AsyncIterator[str]) -> StreamingResponse:

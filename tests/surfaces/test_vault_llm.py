@@ -61,18 +61,20 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
     assert reply.status_code == 200 and upstream[0].last.json["model"] == "Qwen/Qwen2.5-7B-Instruct"
 
 
-def test_health_reports_a_reachable_vllm(client, app, admin, upstream):
-    if not any(
-        e.type == "vllm" for e in client.portal.call(app.state.gateway.providers.global_entries)
-    ):
-        add_provider(client, admin.headers, upstream[1], name="local2", type="vllm", models=["m"])
-    app.state.vllm_probe = None
-    del app.state.vllm_probe
+def test_health_follows_the_default_models_provider_whatever_its_type(client, app, admin, upstream):
+    from atrium.system.service import InferenceProbe
+
+    add_provider(client, admin.headers, upstream[1], name="remote", type="openai", models=["gx"])
+    saved = client.put(
+        "/api/v1/admin/settings", json={"default_model": "gx"}, headers=admin.headers
+    )
+    assert saved.status_code == 200, saved.text
+    app.state.service_monitor.probe = InferenceProbe()
     body = client.get("/vault/health").json()
     assert body["vllm_status"] == "connected" and body["status"] == "ok"
     upstream[0].fail_with(503, "down")
     try:
-        del app.state.vllm_probe
+        app.state.service_monitor.probe = InferenceProbe()
         body = client.get("/vault/health").json()
         assert body["vllm_status"] == "disconnected" and body["status"] == "degraded"
     finally:

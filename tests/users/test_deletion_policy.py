@@ -24,7 +24,7 @@ def test_out_of_range_ids_are_client_errors(client: TestClient, admin) -> None:
         "/api/v1/permissions/check?user_id=99999999999&resource=files&action=read",
         headers=admin.headers,
     )
-    assert check.status_code == 404
+    assert check.status_code == 422
 
 
 def test_out_of_range_limits_are_422(client: TestClient, create_user, admin) -> None:

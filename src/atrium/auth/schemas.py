@@ -2,14 +2,15 @@
 
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
+from atrium.text import DisplayName
 from atrium.users.schemas import Input, UserRead
 
 
 class RegisterRequest(Input):
     email: str = Field(max_length=320)
-    username: str = Field(max_length=64)
+    username: DisplayName = Field(max_length=64)
     password: str = Field(max_length=1024)
-    full_name: str | None = Field(default=None, max_length=200)
+    full_name: DisplayName | None = Field(default=None, max_length=200)
 
 
 class LoginRequest(Input):

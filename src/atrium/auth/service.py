@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.tables import RefreshToken, RevokedAccessToken
 from atrium.config import Settings
 from atrium.db import utcnow
@@ -124,7 +125,7 @@ async def register(
     username = users_service.validated_username(username)
     users_service.check_password_policy(password, email=email, username=username, settings=settings)
     budget = settings.default_user_budget_usd or None
-    return await users_service.create_user(
+    user = await users_service.create_user(
         session,
         email=email,
         username=username,
@@ -133,6 +134,18 @@ async def register(
         full_name=full_name,
         monthly_budget_usd=budget,
     )
+    await activity_service.record(
+        session,
+        user_id=user.id,
+        name=user.full_name or user.username,
+        type="user",
+        action="user.registered",
+        title="User registered",
+        description=f"{user.username} registered",
+        subject_type="user",
+        subject_id=user.id,
+    )
+    return user
 
 
 async def login(
@@ -233,3 +246,12 @@ async def revoke_access(session: AsyncSession, claims: AccessClaims) -> None:
     if await session.get(RevokedAccessToken, claims.jti) is None:
         session.add(RevokedAccessToken(jti=claims.jti, expires_at=claims.expires_at))
     await session.flush()
+
+
+async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
+    """Revoke every live refresh token of a user (a password reset signs them out)."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )

@@ -8,6 +8,7 @@ client disconnect or an upstream failure is stored as far as it got, with `incom
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 from fastapi import Request
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -340,27 +342,57 @@ def _delta(chunk: dict[str, Any]) -> str:
     return str((choices[0].get("delta") or {}).get("content") or "")
 
 
+async def revise_reply(session: AsyncSession, saved: Message, reply: NewMessage) -> Message | None:
+    """Overwrite a reply stored part-way; None when the conversation was deleted meanwhile."""
+    changes = {
+        "content": reply.content,
+        "thinking_content": reply.thinking_content,
+        "incomplete": reply.incomplete,
+        "meta": reply.meta or None,
+    }
+    done = await session.execute(update(Message).where(Message.id == saved.id).values(**changes))
+    if done.rowcount != 1:
+        return None
+    for name, value in changes.items():
+        setattr(saved, name, value)
+    return saved
+
+
 async def stream_events(
     sessions: async_sessionmaker[AsyncSession],
     turn: Turn,
     chunks: AsyncIterator[dict[str, Any]],
     first: dict[str, Any] | None,
     shape: Callable[[Message], dict[str, Any]],
+    save_every: float = 1.0,
 ) -> AsyncIterator[bytes]:
     """SSE bytes for one streamed reply; the reply is stored (in a session of its own, the
-    request's being closed by now) however the stream ends."""
+    request's being closed by now) however the stream ends, and while it streams at most
+    once every `save_every` seconds, marked incomplete, so that a crash keeps what was sent."""
     parts: list[str] = []
     stored = False
+    saved: Message | None = None  # the reply as stored part-way
+    last_save = time.monotonic()
 
     async def store(incomplete: bool, error: str | None = None) -> Message | None:
-        nonlocal stored
-        stored = True
+        nonlocal saved
         async with sessions() as session:
             reply = answer(turn, "".join(parts), incomplete=incomplete, error=error)
-            message = await store_reply(session, turn, reply)
+            if saved is None:
+                message = await store_reply(session, turn, reply)
+            else:
+                message = await revise_reply(session, saved, reply)
             await session.commit()
             await run_after_commit(session)
+        saved = message
         return message
+
+    async def finish(incomplete: bool, error: str | None = None) -> Message | None:
+        nonlocal stored
+        stored = True
+        if saved is None and not parts and incomplete:
+            return None
+        return await store(incomplete, error)
 
     try:
         chunk = first
@@ -369,22 +401,24 @@ async def stream_events(
             if text:
                 parts.append(text)
                 yield _sse("delta", {"content": text})
+                if time.monotonic() - last_save >= save_every:
+                    await store(incomplete=True)
+                    last_save = time.monotonic()
             chunk = await anext(chunks, None)
-        message = await store(incomplete=False)
+        message = await finish(incomplete=False)
         if message is not None:
             yield _sse("message", shape(message))
         else:
             gone = ConversationGone()
             yield _sse("error", {"detail": gone.detail, "code": gone.code})
     except AtriumError as exc:
-        if parts:
-            await store(incomplete=True, error=exc.detail)
+        await finish(incomplete=True, error=exc.detail)
         yield _sse("error", {"detail": exc.detail, "code": exc.code})
     finally:
         with anyio.CancelScope(shield=True):
             await chunks.aclose()
-            if not stored and parts:  # the client went away mid-reply
-                await store(incomplete=True)
+            if not stored:  # the client went away mid-reply
+                await finish(incomplete=True)
 
 
 class EventStreamResponse(StreamingResponse):

@@ -30,6 +30,7 @@ from atrium.db import SessionDep, utcnow
 from atrium.errors import Forbidden
 from atrium.files import service as files_service
 from atrium.files.tables import StoredFile
+from atrium.params import Id
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -84,7 +85,7 @@ async def create_conversation(
 
 
 class ListQuery(BaseModel):
-    project_id: int | None = None
+    project_id: Id | None = None
     q: str | None = Field(default=None, max_length=200, description="Search text")
     limit: int | None = Field(default=None, ge=1, le=1000)
     cursor: str | None = Field(default=None, max_length=200, description="From X-Next-Cursor")

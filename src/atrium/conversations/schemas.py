@@ -13,6 +13,8 @@ from pydantic import (
 )
 
 from atrium.files.schemas import FileRead
+from atrium.params import Id
+from atrium.text import DisplayName
 
 StrId = Annotated[int, PlainSerializer(str, return_type=str)]
 OptionalStrId = Annotated[
@@ -30,8 +32,8 @@ def _strip_title(value: str | None) -> str | None:
 
 
 class ConversationCreate(BaseModel):
-    title: str | None = Field(default=None, max_length=300)
-    project_id: int | None = Field(
+    title: DisplayName | None = Field(default=None, max_length=300)
+    project_id: Id | None = Field(
         default=None, validation_alias=AliasChoices("project_id", "projectId")
     )
     model: str | None = Field(
@@ -47,8 +49,8 @@ class ConversationCreate(BaseModel):
 class ConversationUpdate(BaseModel):
     """Rename, move to another project (`project_id: null` takes it out), change model."""
 
-    title: str | None = Field(default=None, max_length=300)
-    project_id: int | None = Field(
+    title: DisplayName | None = Field(default=None, max_length=300)
+    project_id: Id | None = Field(
         default=None, validation_alias=AliasChoices("project_id", "projectId")
     )
     model: str | None = Field(
@@ -95,7 +97,7 @@ class MessageCreate(BaseModel):
     internet_enabled: bool = Field(
         default=False, validation_alias=AliasChoices("internet_enabled", "internetEnabled")
     )
-    files: list[int | str] = Field(
+    files: list[Id | str] = Field(
         default=[], max_length=20, description="Ids of the caller's files to attach"
     )
     model: str | None = Field(default=None, max_length=300)

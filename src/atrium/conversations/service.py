@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.conversations import listing_cache
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, MessageFile
@@ -34,6 +35,7 @@ from atrium.db import utcnow
 from atrium.errors import BadRequest, NotFound
 from atrium.files import service as files_service
 from atrium.files.tables import StoredFile
+from atrium.params import MAX_ID
 from atrium.projects import service as projects_service
 from atrium.projects.service import ProjectNotFound
 from atrium.projects.tables import Project
@@ -114,6 +116,10 @@ async def create(
     session.add(conversation)
     await session.flush()
     listing_cache.changed(session, principal.user_id)
+    what = f"conversation '{conversation.title}'"
+    await activity_service.created(
+        session, principal, "inference", "conversation", conversation.id, what
+    )
     return conversation
 
 
@@ -188,6 +194,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, ident = raw.split("|")
         moment = datetime.fromisoformat(stamp)
+        if not ident.isdigit() or int(ident) > MAX_ID:
+            raise ValueError(ident)
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), int(ident)
     except (ValueError, UnicodeDecodeError):
         raise BadCursor() from None

@@ -1,5 +1,6 @@
 """Seed 004's `POST /api/v1/upload` and the file library `/api/v1/files`."""
 
+import logging
 import re
 from typing import Annotated
 from urllib.parse import quote
@@ -17,6 +18,8 @@ from atrium.files.schemas import FileDeleted, FileRead
 from atrium.files.storage import make_storage
 from atrium.files.tables import StoredFile
 from atrium.files.upload import file_part
+
+log = logging.getLogger("atrium.files")
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 
@@ -235,5 +238,11 @@ def setup(app: FastAPI) -> None:
     async def close_storage(_app: FastAPI) -> None:
         await state.storage.close()
 
+    async def sweep_temporaries(_app: FastAPI) -> None:
+        removed = await state.storage.sweep()
+        if removed:
+            log.info("removed %d upload temporaries left by stopped processes", removed)
+
     hooks.append(delete_user_bytes)
+    state.startup_hooks.append(sweep_temporaries)
     state.shutdown_hooks.append(close_storage)

@@ -17,6 +17,7 @@ import puremagic
 from sqlalchemy import ColumnElement, event, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.config import Settings
 from atrium.db import after_commit
@@ -24,6 +25,7 @@ from atrium.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unau
 from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
+from atrium.params import MAX_ID
 
 SNIFF_BYTES = 8192
 SIGNED_URL_SECONDS = 900
@@ -202,7 +204,7 @@ async def get_senders_files(
     ids: list[int] = []
     for raw in file_ids:
         text = str(raw).strip()
-        if not text.isdigit():
+        if not text.isdigit() or int(text) > MAX_ID:
             raise FileNotFound(f"File {text!r} not found")
         if int(text) not in ids:
             ids.append(int(text))
@@ -329,6 +331,16 @@ async def store_upload(
     )
     session.add(file)
     await session.flush()
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="upload",
+        action="file.uploaded",
+        title="File uploaded",
+        description=f"{activity_service.actor_name(principal)} uploaded '{name}' ({size} bytes)",
+        subject_type="file",
+        subject_id=file.id,
+    )
     return file
 
 

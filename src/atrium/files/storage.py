@@ -2,16 +2,20 @@
 
 Writes go to a temporary object that becomes visible under its final key only on
 `commit()`; `abort()` (or a failure) leaves nothing behind. Reads stream a byte range.
+A process killed mid-upload cannot abort: `sweep()` on start removes what dead processes
+left (local temporaries carry their writer's pid; S3 multipart uploads older than a day).
 """
 
 import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from atrium.config import Settings
+from atrium.datadir import create_private, private_dir
 
 READ_CHUNK = 256 * 1024
 LOCAL_FLUSH = 1024 * 1024
@@ -26,6 +30,7 @@ class PendingWrite(Protocol):
 
 class Storage(Protocol):
     def begin(self, key: str) -> PendingWrite: ...
+    async def sweep(self) -> int: ...
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]: ...
     async def delete(self, key: str) -> None: ...
     async def close(self) -> None: ...
@@ -35,14 +40,26 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / ".tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self.tmp)
 
     def path_of(self, key: str) -> Path:
         # Keys are made by the service from ids and random hex, never from client input.
         return self.root / key
 
     def begin(self, key: str) -> "LocalWrite":
-        return LocalWrite(self.tmp / uuid.uuid4().hex, self.path_of(key))
+        return LocalWrite(self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}", self.path_of(key))
+
+    async def sweep(self) -> int:
+        """Remove temporaries whose writing process is gone; the number removed."""
+        return await asyncio.to_thread(self._sweep)
+
+    def _sweep(self) -> int:
+        removed = 0
+        for entry in os.scandir(self.tmp):
+            if entry.is_file() and not _writer_alive(entry.name):
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         handle = await asyncio.to_thread(open, self.path_of(key), "rb")
@@ -67,12 +84,30 @@ class LocalStorage:
         return None
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary's `<pid>-<hex>` name still runs (another
+    worker sharing this data directory may be writing it right now)."""
+    pid_text, _, _ = name.partition("-")
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalWrite:
     def __init__(self, temp: Path, final: Path) -> None:
         self.temp = temp
         self.final = final
         self.buffer = bytearray()
-        self.handle = open(temp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self.handle = os.fdopen(create_private(temp), "wb")  # closed in commit/abort
 
     async def write(self, data: bytes) -> None:
         self.buffer += data
@@ -86,7 +121,7 @@ class LocalWrite:
     async def commit(self) -> None:
         await self._flush()
         self.handle.close()
-        await asyncio.to_thread(self.final.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, self.final.parent)
         await asyncio.to_thread(os.replace, self.temp, self.final)
 
     async def abort(self) -> None:
@@ -131,6 +166,23 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def sweep(self) -> int:
+        """Abort multipart uploads started over a day ago (a live one never lasts that long)."""
+        return await asyncio.to_thread(self._sweep)
+
+    def _sweep(self) -> int:
+        cutoff = datetime.now(UTC) - timedelta(days=1)
+        removed = 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    removed += 1
+        return removed
 
     async def close(self) -> None:
         self.client.close()

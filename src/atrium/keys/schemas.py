@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from atrium.keys.tables import ApiKey
+from atrium.text import DisplayName
 from atrium.users.schemas import MAX_ID, Input, iso_z, money
 
 
@@ -18,7 +19,7 @@ def masked(key: ApiKey) -> str:
 
 
 class TokenCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=200)
     scopes: list[str] | None = None
     expires_at: datetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
@@ -33,7 +34,7 @@ class TokenCreate(Input):
 
 
 class TokenUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = Field(default=None, min_length=1, max_length=200)
     rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)

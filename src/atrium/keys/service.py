@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal, key_digest
 from atrium.db import utcnow
 from atrium.errors import BadRequest, Forbidden, NotFound
@@ -105,6 +106,17 @@ async def create_key(
     )
     session.add(key)
     await session.flush()
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="system",
+        action="api_key.created",
+        title="API key created",
+        description=f"{activity_service.actor_name(principal)} created API key '{key.name}' "
+        f"({key.prefix}…)",
+        subject_type="api_key",
+        subject_id=key.id,
+    )
     return key, secret
 
 

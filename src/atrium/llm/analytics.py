@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.auth.principal import Principal
 from atrium.errors import BadRequest
 from atrium.llm import forecast as forecasting
-from atrium.llm.tables import UsageDaily
+from atrium.llm.tables import UsageDaily, UsageRecord
 from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
@@ -456,3 +456,45 @@ async def forgetrace_history(
             for day in _days(first, last)
         ],
     }
+
+
+async def recent_calls(session: AsyncSession, since: datetime) -> dict[str, Any]:
+    """Every user's gateway calls since `since` (a short window: reads the indexed records)."""
+    record = UsageRecord
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(record.latency_ms), 0),
+                func.coalesce(func.sum(record.completion_tokens), 0),
+            ).where(record.created_at >= since)
+        )
+    ).one()
+    return {"calls": int(row[0]), "latency_ms_sum": int(row[1]), "completion_tokens": int(row[2])}
+
+
+async def totals_by_model(session: AsyncSession) -> list[dict[str, Any]]:
+    """All-time calls, errors, tokens and cost per provider and model (from the roll-ups)."""
+    rows = await session.execute(
+        select(
+            D.provider,
+            D.model,
+            func.sum(D.calls),
+            func.sum(D.errors),
+            func.sum(D.prompt_tokens),
+            func.sum(D.completion_tokens),
+            func.sum(D.cost_usd),
+        ).group_by(D.provider, D.model)
+    )
+    return [
+        {
+            "provider": provider,
+            "model": model,
+            "calls": int(calls or 0),
+            "errors": int(errors or 0),
+            "prompt_tokens": int(prompt or 0),
+            "completion_tokens": int(completion or 0),
+            "cost_usd": float(cost or 0.0),
+        }
+        for provider, model, calls, errors, prompt, completion, cost in rows.tuples()
+    ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 import orjson
 
@@ -25,7 +26,7 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import bearer, join_url, open_stream
+from atrium.llm.adapters.http import bearer, join_url, make_client, open_stream
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
     PriceBook,
@@ -35,6 +36,7 @@ from atrium.llm.catalog import (
     available_models,
     resolve,
 )
+from atrium.llm.checkpoint import INTERRUPTED, StreamCheckpoint, streamed_so_far
 from atrium.llm.errors import (
     MalformedRequest,
     ModelNotFound,
@@ -46,7 +48,13 @@ from atrium.llm.errors import (
 )
 from atrium.llm.fasthttp import make_fast_client
 from atrium.llm.limits import LimitSource, MemoryLimiter, RedisLimiter
-from atrium.llm.streams import OPENAI_WIRE, ChunkSource, RawSource, openai_wire_chat
+from atrium.llm.streams import (
+    OPENAI_WIRE,
+    ChunkSource,
+    RawSource,
+    StreamTally,
+    openai_wire_chat,
+)
 from atrium.llm.usage import UsageWriter
 
 log = logging.getLogger("atrium.llm.gateway")
@@ -221,7 +229,8 @@ class Gateway:
         self.state = state
         self.settings = state.settings
         self.sessions = state.db.sessions
-        self.client: httpx.AsyncClient = make_fast_client()
+        stock = "httpx" in self.settings.stock_libraries  # the bench's comparison
+        self.client: httpx.AsyncClient = make_client() if stock else make_fast_client()
         namespace = redis_namespace(self.settings.resolved_database_url)
         self.providers = ProviderCache(
             state.db.sessions, state.secrets.fernet, state.redis, namespace
@@ -347,7 +356,12 @@ class Gateway:
 
     # metering
 
-    def _meter(
+    def _meter(self, call: Call, **figures: Any) -> float:
+        record = self._record(call, **figures)
+        self.usage.add(record)
+        return record["cost_usd"]
+
+    def _record(
         self,
         call: Call,
         *,
@@ -356,42 +370,44 @@ class Gateway:
         prompt: int = 0,
         completion: int = 0,
         estimated: bool = False,
-    ) -> float:
+    ) -> dict[str, Any]:
         entry = call.entry
         provider_type = entry.type if entry else ""
         cost = self.prices.cost(
             provider_type, call.upstream_model or call.model, prompt, completion
         )
-        self.usage.add(
-            {
-                "user_id": call.principal.user_id,
-                "key_id": call.principal.key_id,
-                "provider_id": entry.id if entry else None,
-                "provider": entry.name if entry else "",
-                "provider_type": provider_type,
-                "model": call.model[:200],
-                "origin": call.origin[:32],
-                "endpoint": call.endpoint,
-                "stream": call.stream,
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "estimated": estimated,
-                "cost_usd": cost,
-                "latency_ms": call.elapsed_ms(),
-                "ttft_ms": call.ttft_ms,
-                "status": "ok" if status_code < 400 else "error",
-                "status_code": status_code,
-                "error": error,
-                "created_at": call.created_at,
-            }
-        )
-        return cost
+        return {
+            "user_id": call.principal.user_id,
+            "key_id": call.principal.key_id,
+            "provider_id": entry.id if entry else None,
+            "provider": entry.name if entry else "",
+            "provider_type": provider_type,
+            "model": call.model[:200],
+            "origin": call.origin[:32],
+            "endpoint": call.endpoint,
+            "stream": call.stream,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "estimated": estimated,
+            "cost_usd": cost,
+            "latency_ms": call.elapsed_ms(),
+            "ttft_ms": call.ttft_ms,
+            "status": "ok" if status_code < 400 else "error",
+            "status_code": status_code,
+            "error": error,
+            "created_at": call.created_at,
+        }
 
     def _meter_error(self, call: Call, exc: AtriumError) -> None:
         self._meter(call, status_code=exc.status_code, error=f"{exc.code}: {exc.detail}"[:2000])
 
     async def _meter_success(
-        self, call: Call, usage: dict[str, Any] | None, prompt_of, completion_of
+        self,
+        call: Call,
+        usage: dict[str, Any] | None,
+        prompt_of,
+        completion_of,
+        checkpoint: StreamCheckpoint | None = None,
     ) -> None:
         if usage and usage.get("prompt_tokens") is not None:
             prompt = int(usage.get("prompt_tokens") or 0)
@@ -399,8 +415,9 @@ class Gateway:
             estimated = False
         else:
             prompt, completion, estimated = prompt_of(), completion_of(), True
-        cost = self._meter(call, prompt=prompt, completion=completion, estimated=estimated)
-        await self.limiter.record(call.principal, prompt + completion, cost)
+        record = self._record(call, prompt=prompt, completion=completion, estimated=estimated)
+        await self._settle(checkpoint, record)
+        await self.limiter.record(call.principal, prompt + completion, record["cost_usd"])
 
     # chat
 
@@ -475,29 +492,49 @@ class Gateway:
             self._meter_error(call, exc)
             raise
         call.mark_first_chunk()
+        checkpoint = StreamCheckpoint(self.sessions, self.settings.usage_flush_seconds)
+        tally = source.tally
         finished = False
         try:
             piece = first
             while piece is not None:
                 yield piece
+                if checkpoint.due():
+                    await self._settle(checkpoint, self._so_far(call, body, tally, INTERRUPTED))
                 piece = await source.next()
             finished = True
         except UpstreamError as exc:
             error = mapped_error(exc, call.entry)  # type: ignore[arg-type]
-            self._meter_error(call, error)
             finished = None  # metered
+            reason = f"{error.code}: {error.detail}"[:2000]
+            failed = self._so_far(call, body, tally, reason, error.status_code)
+            await self._settle(checkpoint, failed)
             raise error from exc
         finally:
             await source.aclose()
             if finished is False:
-                self._meter(call, status_code=CANCELLED, error="client disconnected")
-        tally = source.tally
+                with anyio.CancelScope(shield=True):
+                    gone = self._so_far(call, body, tally, "client disconnected")
+                    await self._settle(checkpoint, gone)
         await self._meter_success(
             call,
             tally.usage,
             lambda: tokens.count_message_tokens(body["messages"], call.upstream_model),
             lambda: tokens.count_tokens(tally.text(), call.upstream_model),
+            checkpoint,
         )
+
+    def _so_far(
+        self, call: Call, body: dict, tally: StreamTally, error: str, status_code: int = CANCELLED
+    ) -> dict[str, Any]:
+        """The record of a stream cut short: what was streamed, estimated."""
+        prompt, completion = streamed_so_far(body, tally, call.upstream_model)
+        figures = {"prompt": prompt, "completion": completion, "estimated": True}
+        return self._record(call, status_code=status_code, error=error, **figures)
+
+    async def _settle(self, checkpoint: StreamCheckpoint | None, record: dict[str, Any]) -> None:
+        if checkpoint is None or not await checkpoint.settle(record):
+            self.usage.add(record)
 
     async def _open_source(
         self,

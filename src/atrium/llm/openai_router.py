@@ -14,7 +14,12 @@ from fastapi.responses import Response, StreamingResponse
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
-from atrium.llm.errors import LimitExceeded, MalformedRequest, ProviderDisabled
+from atrium.llm.errors import (
+    LimitExceeded,
+    MalformedRequest,
+    NoProviderConfigured,
+    ProviderDisabled,
+)
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
@@ -34,7 +39,8 @@ RESPONSES = {code: ERROR_BODY for code in (400, 401, 403, 404, 429, 502, 503, 50
 def openai_status(exc: AtriumError) -> tuple[int, str]:
     if isinstance(exc, MalformedRequest):
         return 400, exc.code
-    if isinstance(exc, ProviderDisabled):
+    if isinstance(exc, ProviderDisabled | NoProviderConfigured):
+        # OpenAI answers a model it does not serve with 404, whether or not providers exist
         return 404, "model_not_found"
     return exc.status_code, exc.code
 

@@ -21,6 +21,7 @@ from atrium.llm.schemas import (
     ProviderTestResult,
     ProviderUpdate,
 )
+from atrium.params import parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
@@ -42,12 +43,7 @@ def gateway_of(request: Request) -> Gateway:
 
 
 def _id(value: str) -> int:
-    from atrium.llm.errors import ProviderNotFound
-
-    try:
-        return int(value)
-    except ValueError:
-        raise ProviderNotFound() from None
+    return parse_id(value, "provider_id")
 
 
 # --- providers ------------------------------------------------------------------------
@@ -59,12 +55,7 @@ async def list_providers(
 ) -> dict[str, Any]:
     owner = None
     if user_id is not None:
-        try:
-            owner = int(user_id)
-        except ValueError:
-            raise Forbidden(
-                "Listing another user's providers needs a role that reaches them"
-            ) from None
+        owner = parse_id(user_id, "user_id", "query")
     providers = await llm_service.list_providers(session, principal, owner)
     return {"providers": [llm_service.provider_read(p) for p in providers]}
 

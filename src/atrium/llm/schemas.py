@@ -6,6 +6,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from atrium.llm.adapters.base import PROVIDER_TYPES
+from atrium.params import MAX_ID
+from atrium.text import DisplayName
 
 ProviderType = Literal[PROVIDER_TYPES]  # type: ignore[valid-type]
 
@@ -14,7 +16,7 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(4096, ge=1)
+    max_tokens: int = Field(4096, ge=1, le=MAX_ID)
     timeout: float = Field(60, gt=0, le=600)
     retry_attempts: int = Field(3, ge=0, le=10)
     custom_headers: dict[str, str] = Field(default_factory=dict)
@@ -28,7 +30,7 @@ def _lower_type(value: Any) -> Any:
 class ProviderCreate(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=100)
+    name: DisplayName = Field(min_length=1, max_length=100)
     type: ProviderType = Field(validation_alias=AliasChoices("type", "provider_type"))
     api_key: str | None = Field(None, max_length=4000)
     api_base: str | None = Field(
@@ -55,7 +57,7 @@ class ProviderCreate(BaseModel):
 class ProviderUpdate(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: DisplayName | None = Field(None, min_length=1, max_length=100)
     type: ProviderType | None = Field(None, validation_alias=AliasChoices("type", "provider_type"))
     api_key: str | None = Field(None, max_length=4000)
     api_base: str | None = Field(

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.errors import Forbidden
 from atrium.llm.catalog import PriceBook, ProviderCache, entry_of
@@ -143,6 +144,18 @@ async def create_provider(
     session.add(provider)
     await session.flush()
     cache.invalidate_after_commit(session)
+    scope = "global provider" if owner_id is None else "provider"
+    await activity_service.record(
+        session,
+        actor=principal,
+        type="inference",
+        action="provider.created",
+        title="Provider added",
+        description=f"{activity_service.actor_name(principal)} added {scope} '{provider.name}' "
+        f"({provider.type})",
+        subject_type="llm_provider",
+        subject_id=provider.id,
+    )
     return provider
 
 

@@ -6,12 +6,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from atrium.conversations.schemas import ConversationSummary
+from atrium.text import DisplayName
 
 StrId = Annotated[int, PlainSerializer(str, return_type=str)]
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     color: str | None = Field(default=None, max_length=32)
 
@@ -25,7 +26,7 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
     color: str | None = Field(default=None, max_length=32)
 

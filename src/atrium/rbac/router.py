@@ -8,6 +8,7 @@ from atrium.auth.deps import CurrentPrincipal, require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, Forbidden
+from atrium.params import parse_id
 from atrium.rbac import service as rbac_service
 from atrium.rbac.schemas import (
     BulkRequest,
@@ -107,13 +108,7 @@ async def bulk_revoke_permissions(
 def _user_id(value: str | int | None) -> int | None:
     if value is None or value == "":
         return None
-    try:
-        user_id = int(value)
-    except ValueError:
-        raise BadRequest("user_id must be an integer") from None
-    if not 1 <= user_id <= MAX_ID:
-        raise users_service.UserNotFound()
-    return user_id
+    return parse_id(value, "user_id", "body")
 
 
 async def _check(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:

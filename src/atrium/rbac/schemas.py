@@ -2,6 +2,9 @@
 
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
+from atrium.params import Id
+from atrium.text import DisplayName
+
 RoleId = Field(validation_alias=AliasChoices("role_id", "roleId", "role"))
 
 
@@ -17,15 +20,15 @@ class RoleRead(BaseModel):
 
 
 class RoleCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=50)
-    description: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=50)
+    description: DisplayName = Field(min_length=1, max_length=200)
     permissions: dict[str, list[str]] = Field(default_factory=dict)
     level: int = Field(default=5, ge=1, le=100)
 
 
 class RoleUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=50)
-    description: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = Field(default=None, min_length=1, max_length=50)
+    description: DisplayName | None = Field(default=None, min_length=1, max_length=200)
     level: int | None = Field(default=None, ge=1, le=100)
 
 
@@ -50,7 +53,7 @@ class BulkRequest(BaseModel):
 
 class CheckRequest(BaseModel):
     role_id: str | None = Field(default=None, validation_alias=AliasChoices("role_id", "role"))
-    user_id: str | int | None = None
+    user_id: str | Id | None = None
     resource: str
     action: str
 

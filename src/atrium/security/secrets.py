@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, MultiFernet
 
 from atrium.config import Settings
+from atrium.datadir import create_private, private_dir
 
 
 class MissingSecret(RuntimeError):
@@ -28,9 +29,9 @@ class ServerSecrets:
 
 def _load_or_create(path: Path, make: bytes) -> bytes:
     """Create the file exclusively (so concurrent workers agree), then read what won."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_private(path)
     except FileExistsError:
         pass
     else:

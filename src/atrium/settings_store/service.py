@@ -1,39 +1,126 @@
-"""Read and change the administrator settings; a missing row falls back to Settings."""
+"""Read and change the administrator settings: one flat key per value. The environment
+(Settings) gives each key's initial value; a row in `app_setting` overrides it."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
+from atrium.auth.principal import Principal
 from atrium.config import Settings
+from atrium.db import after_commit
 from atrium.settings_store.schemas import AdminSettingsRead, AdminSettingsUpdate
 from atrium.settings_store.tables import AppSetting
 
 REGISTRATION_OPEN = "registration_open"
 DEFAULT_MODEL = "default_model"
 WEB_SEARCH_URL = "web_search_url"
-
-
-def _defaults(settings: Settings) -> dict[str, Any]:
-    return {
-        REGISTRATION_OPEN: settings.registration_open,
-        DEFAULT_MODEL: None,
-        WEB_SEARCH_URL: None,
+SMTP_PASSWORD = "smtp_password"
+VERSION = "_version"
+# keys whose initial value is the Settings field of the same name (when Settings has it),
+# with the value used where it does not
+FROM_ENVIRONMENT: dict[str, Any] = {
+    "registration_open": True,
+    "cors_origins": [],
+    "trusted_proxies": [],
+    "public_base_url": None,
+    "max_upload_bytes": 2 * 1024**3,
+    "access_token_minutes": 30,
+    "refresh_token_days": 7,
+    "audit_log_retention_days": 365,
+    "smtp_host": None,
+    "smtp_port": 587,
+    "smtp_username": None,
+    "smtp_password": None,
+    "smtp_from": None,
+    "smtp_starttls": True,
+    "traefik_api_url": None,
+    "traefik_dynamic_file": None,
+}
+FIXED: dict[str, Any] = {
+    "default_model": None,
+    "web_search_url": None,
+    "chat_default_temperature": None,
+    "chat_default_max_tokens": None,
+    "chat_default_system_prompt": "",
+    "display_timezone": "UTC",
+    "display_language": "en",
+    "network_hostname": None,
+    "network_dns_servers": None,
+    "debug_logging": False,
+}
+# `null` clears these; on the others it returns the key to its initial value
+NULLABLE = frozenset(
+    {
+        "default_model",
+        "web_search_url",
+        "public_base_url",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "smtp_from",
+        "traefik_api_url",
+        "traefik_dynamic_file",
+        "chat_default_temperature",
+        "chat_default_max_tokens",
+        "network_hostname",
+        "network_dns_servers",
     }
+)
+KEYS = (*FROM_ENVIRONMENT, *FIXED)
 
 
-async def get_all(session: AsyncSession, settings: Settings) -> AdminSettingsRead:
-    values = _defaults(settings)
+def plain(value: Any) -> Any:
+    """A Settings value as stored: secrets unwrapped, lists copied."""
+    if hasattr(value, "get_secret_value"):
+        return value.get_secret_value()
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def environment_values(settings: Settings) -> dict[str, Any]:
+    """Each key's initial value from the environment (read once, before any override)."""
+    values = dict(FIXED)
+    for key, fallback in FROM_ENVIRONMENT.items():
+        values[key] = plain(getattr(settings, key, fallback))
+    return values
+
+
+async def stored(session: AsyncSession) -> dict[str, Any]:
     rows = await session.execute(
-        select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_(tuple(values)))
+        select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_(KEYS))
     )
-    values.update(dict(rows.tuples().all()))
-    return AdminSettingsRead(**values)
+    return dict(rows.tuples().all())
+
+
+async def version(session: AsyncSession) -> int:
+    return int(await session.scalar(select(AppSetting.value).where(AppSetting.key == VERSION)) or 0)
+
+
+def _read(values: dict[str, Any]) -> AdminSettingsRead:
+    shown = {key: value for key, value in values.items() if key != SMTP_PASSWORD}
+    return AdminSettingsRead(**shown, smtp_password_set=bool(values.get(SMTP_PASSWORD)))
+
+
+async def effective(
+    session: AsyncSession, settings: Settings, env: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every key's value in force (the smtp password as stored: encrypted)."""
+    values = env.copy() if env is not None else environment_values(settings)
+    values.update(await stored(session))
+    return values
+
+
+async def get_all(
+    session: AsyncSession, settings: Settings, env: dict[str, Any] | None = None
+) -> AdminSettingsRead:
+    return _read(await effective(session, settings, env))
 
 
 async def get_value(session: AsyncSession, settings: Settings, key: str) -> Any:
     row = await session.get(AppSetting, key)
-    return _defaults(settings).get(key) if row is None else row.value
+    return environment_values(settings).get(key) if row is None else row.value
 
 
 async def registration_open(session: AsyncSession, settings: Settings) -> bool:
@@ -50,18 +137,63 @@ async def web_search_url(session: AsyncSession, settings: Settings) -> str | Non
     return await get_value(session, settings, WEB_SEARCH_URL)
 
 
+async def _put(session: AsyncSession, key: str, value: Any) -> None:
+    row = await session.get(AppSetting, key)
+    if row is None:
+        session.add(AppSetting(key=key, value=value))
+    else:
+        row.value = value
+
+
 async def update(
-    session: AsyncSession, settings: Settings, changes: AdminSettingsUpdate
+    session: AsyncSession,
+    settings: Settings,
+    changes: AdminSettingsUpdate,
+    *,
+    actor: Principal | None = None,
+    env: dict[str, Any] | None = None,
+    encrypt: Callable[[str], str] | None = None,
+    on_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> AdminSettingsRead:
-    for key, value in changes.model_dump(exclude_unset=True).items():
-        if key == REGISTRATION_OPEN and value is None:
-            continue
+    """Store the given keys (validated as a whole by `AdminSettingsUpdate` beforehand) and
+    bump the version other processes watch; `on_commit` runs after the commit."""
+    given = changes.model_dump(exclude_unset=True)
+    for key, value in given.items():
         if key == DEFAULT_MODEL and isinstance(value, str):
             value = value.strip() or None
-        row = await session.get(AppSetting, key)
-        if row is None:
-            session.add(AppSetting(key=key, value=value))
-        else:
-            row.value = value
+        if key == SMTP_PASSWORD and value:
+            value = encrypt(value) if encrypt is not None else None
+        if value is None and key not in NULLABLE:
+            await session.execute(delete(AppSetting).where(AppSetting.key == key))
+            continue
+        await _put(session, key, value or None if key == SMTP_PASSWORD else value)
+    if given:
+        await _put(session, VERSION, await version(session) + 1)
+        await activity_service.record(
+            session,
+            actor=actor,
+            type="system",
+            action="settings.changed",
+            title="Settings changed",
+            description=f"{activity_service.actor_name(actor) if actor else 'system'} changed "
+            f"{', '.join(sorted(given))}",
+        )
+        if on_commit is not None:
+            after_commit(session, on_commit)
     await session.flush()
-    return await get_all(session, settings)
+    return await get_all(session, settings, env)
+
+
+async def update_live(
+    state: Any, session: AsyncSession, principal: Principal, changes: AdminSettingsUpdate
+) -> AdminSettingsRead:
+    """`update` with this process's live settings: applied here and announced after commit."""
+    return await update(
+        session,
+        state.settings,
+        changes,
+        actor=principal,
+        env=state.live_settings.env,
+        encrypt=lambda secret: state.secrets.fernet.encrypt(secret.encode()).decode(),
+        on_commit=state.live_settings.committed,
+    )

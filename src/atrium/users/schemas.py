@@ -8,9 +8,10 @@ from fastapi import Path, Query
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from atrium.params import MAX_ID
+from atrium.text import DisplayName
 from atrium.users.tables import User
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 CursorQuery = Annotated[int | None, Query(ge=0, le=MAX_ID, description="Next page after this id")]
 
@@ -88,8 +89,8 @@ class AdminUserUpdate(Input):
         default=None, validation_alias=AliasChoices("is_active", "isActive", "active")
     )
     email: str | None = None
-    username: str | None = None
-    full_name: str | None = Field(default=None, max_length=200)
+    username: DisplayName | None = None
+    full_name: DisplayName | None = Field(default=None, max_length=200)
     password: str | None = None
     rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
@@ -130,7 +131,7 @@ def vault_user_read(user: User, api_key_count: int) -> dict[str, Any]:
 
 
 class VaultUserCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName = Field(min_length=1, max_length=200)
     email: str
     role: str = "user"
     password: str | None = None
@@ -138,7 +139,7 @@ class VaultUserCreate(Input):
 
 
 class VaultUserUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: DisplayName | None = Field(default=None, min_length=1, max_length=200)
     email: str | None = None
     role: str | None = None
     status: str | None = None

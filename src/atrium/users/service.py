@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.config import Settings
 from atrium.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from atrium.security.passwords import check_policy, hash_password
@@ -42,10 +43,12 @@ class SelfChange(BadRequest):
 
 class InvalidEmail(Unprocessable):
     code = "invalid_email"
+    field = "email"
 
 
 class InvalidUsername(Unprocessable):
     code = "invalid_username"
+    field = "username"
     detail = (
         "The username must be 1 to 64 letters, digits, '.', '_' or '-', starting with a "
         "letter or digit"
@@ -262,13 +265,23 @@ async def update_user(
             changes["password"], email=email, username=username, settings=settings
         )
         user.password_hash = hash_password(changes["password"])
+    was = (user.role, user.is_active)
     user.role, user.is_active, user.email, user.username = role, active, email, username
     for field in ("full_name", "rpm_limit", "tpm_limit", "monthly_budget_usd"):
         if field in changes:
             setattr(user, field, changes[field])
     await session.flush()
     _invalidate(session)
+    await _record(session, actor_id, "user.updated", "User updated", _described(user, was), user)
     return user
+
+
+def _described(user: User, was: tuple[str, bool]) -> str:
+    if was[1] != user.is_active:
+        return f"{'reactivated' if user.is_active else 'deactivated'} user {user.username}"
+    if was[0] != user.role:
+        return f"changed the role of {user.username} to {user.role}"
+    return f"updated user {user.username}"
 
 
 async def delete_user(
@@ -291,6 +304,9 @@ async def delete_user(
     _guard_admin_account(user, actor_role)
     for hook in hooks:
         await hook(session, user_id)
+    await _record(
+        session, actor_id, "user.deleted", "User deleted", f"deleted user {user.username}", user
+    )
     await session.execute(
         delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
     )
@@ -328,6 +344,7 @@ async def create_by_admin(
     role: str = "user",
     password: str | None = None,
     auth_source: str | None = None,
+    actor_id: int | None = None,
 ) -> User:
     """An account made by an administrator (Vault); without a password it signs in by key."""
     email = validated_email(email)
@@ -335,7 +352,7 @@ async def create_by_admin(
     username = await free_username(session, name if USERNAME.match(name) else email.split("@")[0])
     if password:
         check_password_policy(password, email=email, username=username, settings=settings)
-    return await create_user(
+    user = await create_user(
         session,
         email=email,
         username=username,
@@ -344,3 +361,53 @@ async def create_by_admin(
         full_name=name.strip(),
         auth_source=auth_source or "local",
     )
+    await _record(
+        session, actor_id, "user.created", "User created", f"created user {username}", user
+    )
+    return user
+
+
+async def _record(
+    session: AsyncSession, actor_id: int | None, action: str, title: str, what: str, user: User
+) -> None:
+    """An activity event for a change an administrator made to an account."""
+    actor = await session.get(User, actor_id) if actor_id is not None else None
+    name = (actor.full_name or actor.username) if actor is not None else "system"
+    await activity_service.record(
+        session,
+        user_id=actor.id if actor is not None else None,
+        name=name,
+        type="user",
+        action=action,
+        title=title,
+        description=f"{name} {what}",
+        subject_type="user",
+        subject_id=user.id,
+    )
+
+
+async def usernames(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """Usernames of the given users (those that still exist)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return dict(rows.tuples().all())
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+async def set_password(
+    session: AsyncSession, user: User, password: str, settings: Settings | None = None
+) -> None:
+    """Replace a user's password (policy checked); cached identities drop after the commit."""
+    check_password_policy(password, email=user.email, username=user.username, settings=settings)
+    user.password_hash = hash_password(password)
+    await session.flush()
+    _invalidate(session)
+
+
+def may_manage(user: User, actor_role: str) -> None:
+    """Raise unless `actor_role` may act on `user`'s account (admins' accounts: admins only)."""
+    _guard_admin_account(user, actor_role)

@@ -1,7 +1,7 @@
 """audits: repository audits and webhooks
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0007
 
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import atrium.db
 
 revision: str = "0009"
-down_revision: str | None = "0003"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,8 @@ from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import SessionDep
+from atrium.params import MAX_ID
+from atrium.text import DisplayName
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
 
@@ -27,19 +29,19 @@ def epoch_ms(moment: datetime) -> float:
 
 
 class VaultConversationCreate(BaseModel):
-    title: str = Field(default=DEFAULT_TITLE, max_length=300)
+    title: DisplayName = Field(default=DEFAULT_TITLE, max_length=300)
     model_id: str = Field(max_length=300)
 
 
 class VaultConversationUpdate(BaseModel):
-    title: str | None = Field(default=None, max_length=300)
+    title: DisplayName | None = Field(default=None, max_length=300)
 
 
 class VaultMessageCreate(BaseModel):
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=1_000_000)
     thinking_content: str | None = Field(default=None, max_length=1_000_000)
-    thinking_duration_ms: int | None = Field(default=None, ge=0)
+    thinking_duration_ms: int | None = Field(default=None, ge=0, le=MAX_ID)
 
     @model_validator(mode="after")
     def user_says_something(self) -> "VaultMessageCreate":

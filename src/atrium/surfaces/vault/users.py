@@ -59,6 +59,7 @@ async def create_vault_user(
         role=body.role,
         password=body.password,
         auth_source=body.auth_source,
+        actor_id=principal.user_id,
     )
     return await _shaped(session, user)
 

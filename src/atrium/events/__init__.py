@@ -1,0 +1,1 @@
+"""Wake-up signals between processes; the durable events are rows (job_event)."""

@@ -1,0 +1,128 @@
+"""The Celery executor: the API sends job ids to the broker; `atrium worker` runs them.
+
+A worker builds the same app (settings, database, storage, runners) without serving HTTP,
+runs an asyncio loop in a thread with its job engine, and hands every task (`atrium.jobs.run`,
+a job id) to that loop. The task claims the row first, so a duplicate message or a second
+worker finds nothing to do. The engine in the worker also claims orphaned jobs (expired
+lease, lost message) and fires schedules.
+"""
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from celery import Celery
+
+from atrium.config import Settings
+
+log = logging.getLogger("atrium.jobs")
+TASK_NAME = "atrium.jobs.run"
+
+
+def broker_url(settings: Settings) -> str:
+    url = settings.celery_broker_url or settings.redis_url
+    if not url:
+        raise RuntimeError(
+            "ATRIUM_JOBS_EXECUTOR=celery needs a broker: set ATRIUM_CELERY_BROKER_URL "
+            "or ATRIUM_REDIS_URL"
+        )
+    return url
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("atrium", broker=broker_url(settings))
+    app.conf.update(
+        task_default_queue=settings.celery_queue,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_prefetch_multiplier=16,
+    )
+    return app
+
+
+def make_dispatcher(settings: Settings):
+    """What the API calls after a commit: send the job id to the broker."""
+    celery = make_celery(settings)
+    queue = settings.celery_queue
+
+    def send(job_id: int, delay_seconds: float) -> None:
+        countdown = delay_seconds if delay_seconds > 0 else None
+        celery.send_task(TASK_NAME, args=[job_id], queue=queue, countdown=countdown)
+
+    async def dispatch(job_id: int, delay_seconds: float = 0.0) -> None:
+        await asyncio.to_thread(send, job_id, delay_seconds)
+
+    dispatch.celery = celery  # type: ignore[attr-defined]
+    return dispatch
+
+
+class WorkerRuntime:
+    """The worker's app and event loop, shared by every task thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        from atrium.app import create_app
+
+        self.settings = settings
+        self.app = create_app(settings)
+        self.app.state.jobs_role = "worker"
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="atrium-jobs-loop", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("the worker's app did not start within 60 s")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        async with self.app.router.lifespan_context(self.app):
+            self._ready.set()
+            await self._stopping.wait()
+
+    def run_job(self, job_id: int) -> Any:
+        engine = self.app.state.jobs
+        future = asyncio.run_coroutine_threadsafe(engine.run_by_id(int(job_id)), self.loop)
+        return future.result()
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self.loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(30)
+
+
+def run_worker(settings: Settings, concurrency: int | None = None) -> None:
+    """`atrium worker`: a Celery worker (thread pool) on the settings' queue."""
+    runtime = WorkerRuntime(settings)
+    celery = make_celery(settings)
+
+    @celery.task(name=TASK_NAME, ignore_result=True)
+    def run(job_id: int) -> Any:
+        return runtime.run_job(job_id)
+
+    runtime.start()
+    try:
+        celery.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency or settings.worker_concurrency}",
+                f"--queues={settings.celery_queue}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                f"--loglevel={settings.log_level}",
+                f"--hostname=atrium-{settings.celery_queue}@%h",
+            ]
+        )
+    finally:
+        runtime.stop()

@@ -1,0 +1,1 @@
+"""Account recovery: password reset by email or by an administrator-issued link."""
