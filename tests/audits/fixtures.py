@@ -144,3 +144,32 @@ def clean_repository(root: Path) -> Path:
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "clean")
     return root
+
+
+def wait_for_audits(run, app, timeout: float = 120.0) -> None:
+    """Until every audit's job has finished (its row, reports and notifications written)."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from atrium.audits.tables import Audit
+    from atrium.jobs.tables import Job
+
+    async def idle() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with app.state.db.sessions() as session:
+                busy = await session.scalar(
+                    select(func.count())
+                    .select_from(Audit)
+                    .join(Job, Job.id == Audit.job_id)
+                    .where(Job.status.in_(("queued", "running")))
+                )
+            if not busy:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"{busy} audits still running after {timeout} s")
+            await asyncio.sleep(0.05)
+
+    run(idle)

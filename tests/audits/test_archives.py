@@ -103,7 +103,7 @@ def upload(client, headers, data: bytes, name: str) -> str:
 def run_audit(client, run, app, headers, file_id) -> dict:
     response = client.post(AUDITS, json={"file_id": file_id}, headers=headers)
     assert response.status_code == 202, response.text
-    run(app.state.audit_runner.wait_idle)
+    fixtures.wait_for_audits(run, app)
     return client.get(f"{AUDITS}/{response.json()['id']}", headers=headers).json()
 
 

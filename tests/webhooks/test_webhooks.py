@@ -57,7 +57,7 @@ def receiver():
 def audit_and_settle(client, run, app, headers, path) -> dict:
     response = client.post("/api/v1/audits", json={"repository": str(path)}, headers=headers)
     assert response.status_code == 202, response.text
-    run(app.state.audit_runner.wait_idle)
+    fixtures.wait_for_audits(run, app)
     run(app.state.webhook_deliverer.settle)
     return response.json()
 

@@ -1,19 +1,13 @@
-"""The audit runner, shaped for the job engine (`run_audit(ctx)`): fetch the source into the
-audit's working directory, run the engine off the event loop, store the three reports, record
-the outcome on the audit row, and tell the owner (webhooks; mail where a mailer is set up).
-
-Until the job engine is part of the app, `LocalAuditRunner` gives the runner a small context of
-the same shape and runs audits in-process with bounded concurrency.
-"""
+"""The audit job's runner: fetch the source into the audit's working directory, run the
+engine off the event loop, store the three reports, record the outcome on the audit row, and
+tell the owner (`app.state.audit_finished_hooks`: webhooks, mail)."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,29 +20,15 @@ from atrium.audits.schemas import summary_of
 from atrium.audits.service import work_dir
 from atrium.audits.tables import Audit
 from atrium.db import utcnow
+from atrium.jobs.runners import runner
 
 log = logging.getLogger("atrium.audits")
+KIND = "audit"
 PROGRESS_STEP = 0.01  # write progress when it moved by at least one percent
 
 
 class AuditCancelled(Exception):
     pass
-
-
-@dataclass
-class ProgressBoard:
-    """Wakes this process's WebSocket listeners when an audit's row changed (they re-read
-    the row; listeners in other processes notice by polling)."""
-
-    events: dict[int, asyncio.Event] = field(default_factory=dict)
-
-    def event_for(self, audit_id: int) -> asyncio.Event:
-        return self.events.setdefault(audit_id, asyncio.Event())
-
-    def changed(self, audit_id: int) -> None:
-        event = self.events.pop(audit_id, None)
-        if event is not None:
-            event.set()
 
 
 async def _update(ctx: Any, audit_id: int, **values: Any) -> Audit | None:
@@ -60,9 +40,6 @@ async def _update(ctx: Any, audit_id: int, **values: Any) -> Audit | None:
             setattr(audit, name, value)
         audit.updated_at = utcnow()
         await session.commit()
-    board = getattr(ctx.app_state, "audit_board", None)
-    if board is not None:
-        board.changed(audit_id)
     return audit
 
 
@@ -78,9 +55,6 @@ async def _progress(ctx: Any, audit_id: int, fraction: float, stage: str) -> Non
             .values(progress=fraction, stage=stage, updated_at=utcnow())
         )
         await session.commit()
-    board = getattr(ctx.app_state, "audit_board", None)
-    if board is not None:
-        board.changed(audit_id)
 
 
 async def _acquire(ctx: Any, audit: Audit, directory: Path) -> Path:
@@ -152,7 +126,8 @@ def _source_label(audit: Audit) -> dict[str, Any]:
     return {"type": audit.source_type, "repository": audit.repository, "branch": audit.branch}
 
 
-async def run_audit(ctx: Any) -> dict[str, Any]:
+@runner(KIND, concurrency=2, max_attempts=1, resource="audits")
+async def run_audit(ctx: Any) -> Any:
     """Runs one audit; returns the job's result (a summary)."""
     audit_id = int(ctx.payload["audit_id"])
     audit = await _update(
@@ -208,9 +183,9 @@ async def run_audit(ctx: Any) -> dict[str, Any]:
         await _notify(ctx, audit, "audit.completed")
         return {"audit_id": audit_id, **summary}
     except AuditCancelled:
-        audit = await _update(ctx, audit_id, status="failed", error="cancelled", stage="cancelled",
-                              completed_at=utcnow())  # fmt: skip
-        return {"audit_id": audit_id, "cancelled": True}
+        await _update(ctx, audit_id, status="failed", error="cancelled", stage="cancelled",
+                      completed_at=utcnow())  # fmt: skip
+        return ctx.stopped()
     except sources.SourceError as exc:
         audit = await _update(ctx, audit_id, status="failed", error=str(exc), stage="failed",
                               completed_at=utcnow())  # fmt: skip
@@ -250,65 +225,3 @@ async def _notify(ctx: Any, audit: Audit, event: str) -> None:
             await notify(audit.user_id, event, payload)
         except Exception:
             log.exception("notifying the owner of audit %s failed", audit.id)
-
-
-# --- in-process execution until the job engine runs audits -------------------------------------
-
-
-@dataclass
-class LocalContext:
-    """The subset of the job engine's JobContext that `run_audit` uses."""
-
-    payload: dict[str, Any]
-    owner_id: int
-    settings: Any
-    app_state: Any
-    cancelled: set[int]
-    job_id: int | None = None
-    attempt: int = 1
-
-    def sessions(self):
-        return self.app_state.db.sessions()
-
-    async def progress(self, fraction: float, stage: str | None = None) -> None:
-        return None  # the runner records progress on the audit row itself
-
-    async def should_stop(self) -> bool:
-        return int(self.payload["audit_id"]) in self.cancelled
-
-
-class LocalAuditRunner:
-    def __init__(self, app_state: Any) -> None:
-        self.app_state = app_state
-        self.slots = asyncio.Semaphore(max(1, app_state.settings.audit_concurrency))
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.cancelled: set[int] = set()
-
-    async def dispatch(self, audit: Audit) -> None:
-        context = LocalContext(
-            payload={"audit_id": audit.id},
-            owner_id=audit.user_id,
-            settings=self.app_state.settings,
-            app_state=self.app_state,
-            cancelled=self.cancelled,
-        )
-        task = asyncio.create_task(self._run(context))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _run(self, context: LocalContext) -> None:
-        async with self.slots:
-            await run_audit(context)
-
-    def cancel(self, audit_id: int) -> None:
-        self.cancelled.add(audit_id)
-
-    async def wait_idle(self) -> None:
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)

@@ -1,5 +1,7 @@
 """Neutral audit shapes: what a client sends to start one, and the summary the engine gives."""
 
+from typing import Annotated
+
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from atrium.params import Id
@@ -16,7 +18,7 @@ class AuditCreate(BaseModel):
     repository: str | None = Field(default=None, max_length=2048)
     branch: str | None = Field(default=None, max_length=200)
     path: str | None = Field(default=None, max_length=2048)
-    file_id: Id | str | None = Field(
+    file_id: Id | Annotated[str, Field(max_length=20)] | None = Field(
         default=None, validation_alias=AliasChoices("file_id", "fileId")
     )
 

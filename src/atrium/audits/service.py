@@ -2,6 +2,7 @@
 serving its reports, and the figures that usage pages read."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,9 +27,12 @@ from atrium.audits.tables import Audit
 from atrium.auth.principal import Principal
 from atrium.config import Settings
 from atrium.db import after_commit
+from atrium.errors import AtriumError
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
+from atrium.jobs import service as jobs_service
 
+KIND = "audit"  # the job kind whose runner is audits.runner.run_audit
 MAX_PAGE = 1000
 ARCHIVE_TYPES = frozenset(
     {"application/zip", "application/x-zip-compressed", "application/gzip", "application/x-gzip",
@@ -124,16 +128,20 @@ async def create(
     settings: Settings,
     data: AuditCreate,
     *,
-    dispatch: Callable[[Audit], Awaitable[None]],
     files_limit: FilesLimit | None = None,
 ) -> Audit:
-    """Check the source and the plan's quota, store the audit, and start it after commit."""
+    """Check the source and the plan's quota, store the audit and queue its job (which the
+    job engine dispatches after the commit)."""
     source = await _source_of(session, principal, settings, data)
     await _check_quota(session, principal, files_limit)
     audit = Audit(user_id=principal.user_id, status="pending", progress=0.0, **source)
     session.add(audit)
     await session.flush()
-    after_commit(session, lambda: dispatch(audit))
+    job = await jobs_service.enqueue(
+        session, kind=KIND, owner_id=principal.user_id, payload={"audit_id": audit.id}
+    )
+    audit.job_id = job.id
+    await session.flush()
     return audit
 
 
@@ -160,12 +168,12 @@ async def list_own(
     return list(rows), int(total or 0)
 
 
-async def unfinished(session: AsyncSession) -> list[Audit]:
-    """Audits that a stopped process left pending or processing, oldest first."""
-    rows = await session.scalars(
-        select(Audit).where(Audit.status.in_(("pending", "processing"))).order_by(Audit.id)
-    )
-    return list(rows)
+async def job_id_of(session: AsyncSession, principal: Principal, audit_id: int) -> int:
+    """The job that runs the caller's audit (for its progress stream)."""
+    audit = await get_owned(session, principal, audit_id)
+    if audit.job_id is None:
+        raise AuditNotFound()
+    return audit.job_id
 
 
 def check_status_filter(status: str | None) -> str | None:
@@ -182,14 +190,14 @@ async def delete(
     storage: Storage,
     settings: Settings,
     audit_id: int,
-    *,
-    cancel: Callable[[int], None] | None = None,
 ) -> None:
-    """The row goes now; its reports and any working copy after the commit."""
+    """The row goes now; its reports and any working copy after the commit; a running audit's
+    job is asked to stop."""
     audit = await get_owned(session, principal, audit_id, "delete")
     keys = [entry["key"] for entry in (audit.reports or {}).values()]
-    if cancel is not None and audit.status in ("pending", "processing"):
-        cancel(audit.id)
+    if audit.job_id is not None and audit.status in ("pending", "processing"):
+        with contextlib.suppress(AtriumError):  # already finished: nothing to stop
+            await jobs_service.request_cancel(session, audit.job_id)
     await session.delete(audit)
     await session.flush()
     files_service.delete_bytes_after_commit(session, storage, keys)

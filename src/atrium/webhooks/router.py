@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.db import SessionDep
+from atrium.params import IdPath
 from atrium.webhooks import service as webhooks_service
 from atrium.webhooks.auth import AuditsDelete, AuditsRead, AuditsWrite
 from atrium.webhooks.delivery import Deliverer
@@ -20,7 +21,6 @@ from atrium.webhooks.schemas import (
 from atrium.webhooks.tables import Webhook, WebhookDelivery
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 NOT_FOUND = {404: {"description": "No such webhook, or not the caller's"}}
 
 

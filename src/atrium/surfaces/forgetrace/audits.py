@@ -2,32 +2,30 @@
 `{audits, total}` envelope, reports as file bytes, and `WebSocket /ws/audits/{id}` with
 integer-percent progress."""
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, WebSocket
+from fastapi import APIRouter, FastAPI, Query, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.websockets import WebSocketDisconnect
 
+from atrium.audits import runner as _runner  # noqa: F401  (registers the audit job)
 from atrium.audits import service as audits_service
 from atrium.audits.auth import AuditsDelete, AuditsRead, AuditsWrite
-from atrium.audits.runner import LocalAuditRunner, ProgressBoard
 from atrium.audits.schemas import AuditCreate
 from atrium.audits.tables import Audit
-from atrium.auth.deps import authenticate
 from atrium.db import SessionDep
-from atrium.errors import AtriumError
+from atrium.jobs.schemas import JobEventRead
+from atrium.jobs.streaming import serve_job_socket
+from atrium.params import IdPath
+from atrium.users import service as users_service
 
 router = APIRouter(prefix="/api/v1/audits", tags=["forgetrace", "audits"])
 ws_router = APIRouter(tags=["forgetrace", "audits"])
 routers = [router, ws_router]
 
-IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 NOT_FOUND = {404: {"description": "No such audit, or not the caller's"}}
 FINISHED = ("completed", "failed")
 WS_POLL_SECONDS = 2.0  # listeners in other processes than the runner's notice by polling
@@ -106,7 +104,6 @@ async def create_audit(
         principal,
         state.settings,
         body,
-        dispatch=state.audit_runner.dispatch,
         files_limit=getattr(state, "files_scanned_limit", None),
     )
     response.headers["Location"] = f"/api/v1/audits/{audit.id}"
@@ -151,14 +148,7 @@ async def delete_audit(
     audit_id: IdPath, principal: AuditsDelete, session: SessionDep, request: Request
 ) -> AuditDeleted:
     state = request.app.state
-    await audits_service.delete(
-        session,
-        principal,
-        state.storage,
-        state.settings,
-        audit_id,
-        cancel=state.audit_runner.cancel,
-    )
+    await audits_service.delete(session, principal, state.storage, state.settings, audit_id)
     return AuditDeleted(id=str(audit_id))
 
 
@@ -202,94 +192,82 @@ async def download_report(
 
 # --- progress over a WebSocket -----------------------------------------------------------------
 
+# job statuses as an audit's (queued is pending; paused is still processing; cancelled failed)
+AUDIT_STATUS = {
+    "queued": "pending",
+    "running": "processing",
+    "paused": "processing",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "failed",
+}
 
-def _credential(websocket: WebSocket) -> str | None:
-    authorization = websocket.headers.get("authorization") or ""
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return websocket.headers.get("x-api-key") or websocket.query_params.get("token")
 
-
-async def _snapshot(session: AsyncSession, principal, audit_id: int) -> dict[str, Any]:
-    audit = await audits_service.get_owned(session, principal, audit_id)
-    message = {
-        "progress": round(100 * (audit.progress or 0.0)),
-        "status": audit.status,
-        "stage": audit.stage,
-        "filesScanned": audit.files_scanned,
-    }
-    if audit.status == "failed":
-        message["error"] = audit.error
-    await session.rollback()  # end the read transaction; the next read sees new commits
+def progress_message(event: JobEventRead) -> dict[str, Any] | None:
+    """`{progress: int (percent), status, stage}` from the audit job's events."""
+    data = event.data
+    if "progress" not in data and "status" not in data:
+        return None
+    message: dict[str, Any] = {"type": event.type}
+    if "progress" in data:
+        message["progress"] = round(100 * float(data["progress"] or 0.0))
+    if "status" in data:
+        message["status"] = AUDIT_STATUS.get(data["status"], data["status"])
+    if data.get("stage") is not None:
+        message["stage"] = data["stage"]
+    if data.get("status") == "completed":
+        message["progress"] = 100
     return message
 
 
 @ws_router.websocket("/ws/audits/{audit_id}")
 async def audit_progress(websocket: WebSocket, audit_id: int) -> None:
-    """`{progress: int (percent), status, stage, filesScanned}` on every change; closes once the
-    audit has finished. Credentials: `Authorization: Bearer`, `X-API-Key` or `?token=`."""
-    state = websocket.app.state
-    websocket.scope.setdefault("state", {})
-    credential = _credential(websocket)
-    if not credential:
-        await websocket.close(code=4401, reason="Not authenticated")
-        return
-    try:
-        principal = await authenticate(websocket, credential)  # type: ignore[arg-type]
-    except AtriumError as exc:
-        await websocket.close(code=4401, reason=exc.detail[:120])
-        return
-    if not principal.can("audits", "read"):
-        await websocket.close(code=4403, reason="Not enough permissions")
-        return
-    board: ProgressBoard = state.audit_board
-    async with state.db.sessions() as session:
-        wake = board.event_for(audit_id)  # before the read: no change slips in between
-        try:
-            message = await _snapshot(session, principal, audit_id)
-        except AtriumError:
-            await websocket.close(code=4404, reason="Audit not found")
-            return
-        await websocket.accept()
-        sent = None
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                if message != sent:
-                    await websocket.send_json(message)
-                    sent = message
-                if message["status"] in FINISHED:
-                    await websocket.close()
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), WS_POLL_SECONDS)
-                wake = board.event_for(audit_id)
-                try:
-                    message = await _snapshot(session, principal, audit_id)
-                except AtriumError:
-                    await websocket.send_json({"status": "deleted"})
-                    await websocket.close()
-                    return
+    """The audit's progress as `{progress: int (percent), status, stage}` messages, from its
+    first event (or after `?after=<seq>`), closing once the audit has ended."""
+
+    async def resolve(session: AsyncSession, principal) -> int:
+        return await audits_service.job_id_of(session, principal, audit_id)
+
+    await serve_job_socket(websocket, resolve, shape=progress_message)
 
 
 def setup(app: FastAPI) -> None:
     state = app.state
-    state.audit_board = ProgressBoard()
-    state.audit_runner = LocalAuditRunner(state)
     if not hasattr(state, "audit_finished_hooks"):
         state.audit_finished_hooks = []
 
     async def delete_user_reports(session: AsyncSession, user_id: int) -> None:
         await audits_service.delete_users_reports(session, state.storage, state.settings, user_id)
 
-    async def resume_pending(_app: FastAPI) -> None:
+    async def mail_owner(user_id: int, event: str, payload: dict[str, Any]) -> None:
+        mailer = getattr(state, "mailer", None)
+        if mailer is None or not mailer.configured:
+            return
         async with state.db.sessions() as session:
-            for audit in await audits_service.unfinished(session):
-                await state.audit_runner.dispatch(audit)
-
-    async def stop_runner(_app: FastAPI) -> None:
-        await state.audit_runner.close()
+            owner = await users_service.get_user(session, user_id)
+        subject, text = audit_mail(event, payload["audit"], state.settings.public_base_url)
+        await mailer.deliver(owner.email, subject, text)
 
     state.user_deletion_hooks.append(delete_user_reports)
-    state.startup_hooks.append(resume_pending)
-    state.shutdown_hooks.append(stop_runner)
+    state.audit_finished_hooks.append(mail_owner)
+
+
+def audit_mail(event: str, audit: dict[str, Any], base_url: str | None) -> tuple[str, str]:
+    """The owner's email when an audit ends: subject and plain text."""
+    where = f"{(base_url or '').rstrip('/')}/api/v1/audits/{audit['id']}"
+    if event == "audit.completed":
+        summary = audit.get("summary") or {}
+        findings = ", ".join(f"{n} {s}" for s, n in (summary.get("findings") or {}).items() if n)
+        return (
+            f"Audit of {audit['repository']} completed: risk {summary.get('risk_score')}/100",
+            f"The audit of {audit['repository']} has completed.\n\n"
+            f"Files scanned: {audit['filesScanned']}\n"
+            f"Risk score: {summary.get('risk_score')}/100 ({summary.get('risk_level')})\n"
+            f"Findings: {findings or 'none'}\n"
+            f"Project license: {summary.get('project_license') or 'none declared'}\n\n"
+            f"Reports (JSON, HTML, PDF): {where}/report?format=html\n",
+        )
+    return (
+        f"Audit of {audit['repository']} failed",
+        f"The audit of {audit['repository']} failed: {audit.get('error')}\n\n{where}\n",
+    )
