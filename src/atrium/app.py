@@ -9,7 +9,7 @@ from importlib import import_module
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from atrium import __version__, datadir
+from atrium import __version__, datadir, openapi
 from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if setup is not None:
             setup(app)
     bound_integer_parameters(app)
+    openapi.install(app)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -204,7 +204,7 @@ async def usage_top_users(
     session: SessionDep,
     days: Days = 30,
     limit: Limit = 10,
-    metric: str = "calls",
+    metric: analytics.Metric = "calls",
 ) -> dict[str, Any]:
     return await analytics.top_users(session, principal, days, limit, metric)
 
@@ -215,7 +215,7 @@ async def usage_top_models(
     session: SessionDep,
     days: Days = 30,
     limit: Limit = 10,
-    metric: str = "calls",
+    metric: analytics.Metric = "calls",
 ) -> dict[str, Any]:
     return await analytics.top_models(session, principal, days, limit, metric)
 
