@@ -21,6 +21,16 @@ from atrium.llm.schemas import (
     ProviderTestResult,
     ProviderUpdate,
 )
+from atrium.llm.usage_schemas import (
+    TopModels,
+    TopUsers,
+    UsageByModel,
+    UsageByUser,
+    UsageCosts,
+    UsageForecast,
+    UsageHistory,
+    UsageOverview,
+)
 from atrium.params import parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
@@ -157,7 +167,7 @@ async def put_prices(
 # --- usage analytics ------------------------------------------------------------------
 
 
-@usage_router.get("/overview")
+@usage_router.get("/overview", response_model=UsageOverview)
 async def usage_overview(
     principal: UsageRead,
     session: SessionDep,
@@ -168,14 +178,14 @@ async def usage_overview(
     return await analytics.overview(session, principal, days, start_date, end_date)
 
 
-@usage_router.get("/by-model")
+@usage_router.get("/by-model", response_model=UsageByModel)
 async def usage_by_model(
     principal: UsageRead, session: SessionDep, days: Days = 30, model_filter: str | None = None
 ) -> dict[str, Any]:
     return await analytics.by_model(session, principal, days, model_filter)
 
 
-@usage_router.get("/by-user")
+@usage_router.get("/by-user", response_model=UsageByUser)
 async def usage_by_user(
     principal: UsageRead,
     session: SessionDep,
@@ -186,19 +196,19 @@ async def usage_by_user(
     return await analytics.by_user(session, principal, days, limit, user_filter)
 
 
-@usage_router.get("/costs")
+@usage_router.get("/costs", response_model=UsageCosts)
 async def usage_costs(principal: UsageRead, session: SessionDep, days: Days = 30) -> dict[str, Any]:
     return await analytics.costs(session, principal, days)
 
 
-@usage_router.get("/history")
+@usage_router.get("/history", response_model=UsageHistory)
 async def usage_history(
     principal: UsageRead, session: SessionDep, days: Days = 7
 ) -> dict[str, Any]:
     return await analytics.history(session, principal, days)
 
 
-@usage_router.get("/top-users")
+@usage_router.get("/top-users", response_model=TopUsers)
 async def usage_top_users(
     principal: UsageRead,
     session: SessionDep,
@@ -209,7 +219,7 @@ async def usage_top_users(
     return await analytics.top_users(session, principal, days, limit, metric)
 
 
-@usage_router.get("/top-models")
+@usage_router.get("/top-models", response_model=TopModels)
 async def usage_top_models(
     principal: UsageRead,
     session: SessionDep,
@@ -220,7 +230,7 @@ async def usage_top_models(
     return await analytics.top_models(session, principal, days, limit, metric)
 
 
-@usage_router.get("/forecasts")
+@usage_router.get("/forecasts", response_model=UsageForecast)
 async def usage_forecasts(
     principal: UsageRead, session: SessionDep, days: Days = 30
 ) -> dict[str, Any]:
