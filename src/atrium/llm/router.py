@@ -14,8 +14,11 @@ from atrium.llm import service as llm_service
 from atrium.llm.adapters.registry import available_providers
 from atrium.llm.gateway import Gateway
 from atrium.llm.schemas import (
+    AvailableProviders,
     PriceList,
+    PricesRead,
     ProviderCreate,
+    ProviderDeleted,
     ProviderList,
     ProviderRead,
     ProviderTestResult,
@@ -70,7 +73,7 @@ async def list_providers(
     return {"providers": [llm_service.provider_read(p) for p in providers]}
 
 
-@providers_router.get("/available")
+@providers_router.get("/available", response_model=AvailableProviders)
 async def list_available_providers(principal: LlmRead) -> dict[str, Any]:
     return {"available_providers": available_providers()}
 
@@ -112,7 +115,7 @@ async def update_provider(
     return llm_service.provider_read(provider)
 
 
-@providers_router.delete("/{provider_id}")
+@providers_router.delete("/{provider_id}", response_model=ProviderDeleted)
 async def delete_provider(
     provider_id: str, principal: LlmDelete, session: SessionDep, request: Request
 ) -> dict[str, Any]:
@@ -144,14 +147,14 @@ async def toggle_provider(
 # --- prices ---------------------------------------------------------------------------
 
 
-@prices_router.get("")
+@prices_router.get("", response_model=PricesRead)
 async def list_prices(principal: LlmRead, session: SessionDep) -> dict[str, Any]:
     return {
         "prices": [llm_service.price_read(row) for row in await llm_service.list_prices(session)]
     }
 
 
-@prices_router.put("")
+@prices_router.put("", response_model=PricesRead)
 async def put_prices(
     body: PriceList, principal: LlmWrite, session: SessionDep, request: Request
 ) -> dict[str, Any]:
