@@ -6,7 +6,6 @@ OpenAI's error body. FastAPI's own 422 schema (`detail` as an array) is removed.
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict
 
 COMMON_ERRORS = {
@@ -89,15 +88,7 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
             responses[str(status)]["content"] = _content(OpenAIErrorBody if openai else ErrorBody)
 
 
-def build(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    document = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-    )
+def _make_true(document: dict[str, Any]) -> None:
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
@@ -108,9 +99,18 @@ def build(app: FastAPI) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             _document_errors(path, operation)
-    app.openapi_schema = document
-    return document
 
 
 def install(app: FastAPI) -> None:
-    app.openapi = lambda: build(app)  # type: ignore[method-assign]
+    """Wrap the document builder installed so far (FastAPI's, with security added)."""
+    previous = app.openapi
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = previous()
+        _make_true(document)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = build  # type: ignore[method-assign]
