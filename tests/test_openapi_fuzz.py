@@ -102,6 +102,25 @@ def credentials(client: TestClient, app: FastAPI) -> dict[str, dict[str, str]]:
     return found
 
 
+def _wire(content: Any) -> Any:
+    """Negative data may put a number where a file's bytes go; on the wire it is its text."""
+    if isinstance(content, bytes | str) or hasattr(content, "read"):
+        return content
+    return str(content).encode()
+
+
+def _files(files: Any) -> list[tuple[str, Any]]:
+    items = files.items() if isinstance(files, dict) else files
+    parts = []
+    for name, value in items:
+        if isinstance(value, tuple):
+            value = (value[0], _wire(value[1]), *value[2:])
+        else:
+            value = _wire(value)
+        parts.append((name, value))
+    return parts
+
+
 def _send(client: TestClient, case: Any, headers: dict[str, str]) -> Any:
     kwargs = case.as_transport_kwargs(base_url="http://testserver")
     kwargs["headers"] = {**(kwargs.get("headers") or {}), **headers}
@@ -109,6 +128,8 @@ def _send(client: TestClient, case: Any, headers: dict[str, str]) -> Any:
     kwargs.pop("verify", None)
     kwargs.pop("allow_redirects", None)
     kwargs["follow_redirects"] = False
+    if kwargs.get("files"):
+        kwargs["files"] = _files(kwargs["files"])
     if "data" in kwargs and not isinstance(kwargs["data"], dict):
         kwargs["content"] = kwargs.pop("data")
     return client.request(**kwargs)

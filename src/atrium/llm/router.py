@@ -34,7 +34,7 @@ from atrium.llm.usage_schemas import (
     UsageHistory,
     UsageOverview,
 )
-from atrium.params import parse_id
+from atrium.params import IdPath, parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
@@ -53,10 +53,6 @@ routers = [providers_router, prices_router, usage_router]
 
 def gateway_of(request: Request) -> Gateway:
     return request.app.state.gateway
-
-
-def _id(value: str) -> int:
-    return parse_id(value, "provider_id")
 
 
 # --- providers ------------------------------------------------------------------------
@@ -90,14 +86,16 @@ async def create_provider(
 
 
 @providers_router.get("/{provider_id}", response_model=ProviderRead)
-async def get_provider(provider_id: str, principal: LlmRead, session: SessionDep) -> dict[str, Any]:
-    provider = await llm_service.get_provider(session, principal, _id(provider_id))
+async def get_provider(
+    provider_id: IdPath, principal: LlmRead, session: SessionDep
+) -> dict[str, Any]:
+    provider = await llm_service.get_provider(session, principal, provider_id)
     return llm_service.provider_read(provider)
 
 
 @providers_router.put("/{provider_id}", response_model=ProviderRead)
 async def update_provider(
-    provider_id: str,
+    provider_id: IdPath,
     body: ProviderUpdate,
     principal: LlmWrite,
     session: SessionDep,
@@ -107,7 +105,7 @@ async def update_provider(
     provider = await llm_service.update_provider(
         session,
         principal,
-        _id(provider_id),
+        provider_id,
         body,
         fernet=request.app.state.secrets.fernet,
         cache=gateway.providers,
@@ -117,29 +115,29 @@ async def update_provider(
 
 @providers_router.delete("/{provider_id}", response_model=ProviderDeleted)
 async def delete_provider(
-    provider_id: str, principal: LlmDelete, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmDelete, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     deleted = await llm_service.delete_provider(
-        session, principal, _id(provider_id), cache=gateway_of(request).providers
+        session, principal, provider_id, cache=gateway_of(request).providers
     )
     return {"id": str(deleted), "deleted": True}
 
 
 @providers_router.post("/{provider_id}/test", response_model=ProviderTestResult)
 async def test_provider(
-    provider_id: str, principal: LlmExecute, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmExecute, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     return await llm_service.test_provider(
-        session, principal, _id(provider_id), gateway=gateway_of(request)
+        session, principal, provider_id, gateway=gateway_of(request)
     )
 
 
 @providers_router.post("/{provider_id}/toggle", response_model=ProviderRead)
 async def toggle_provider(
-    provider_id: str, principal: LlmWrite, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmWrite, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     provider = await llm_service.toggle_provider(
-        session, principal, _id(provider_id), cache=gateway_of(request).providers
+        session, principal, provider_id, cache=gateway_of(request).providers
     )
     return llm_service.provider_read(provider)
 
