@@ -8,7 +8,7 @@ from importlib import import_module
 
 from fastapi import FastAPI
 
-from atrium import __version__, datadir
+from atrium import __version__, datadir, openapi
 from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if setup is not None:
             setup(app)
     bound_integer_parameters(app)
+    openapi.install(app)
 
     # always present: the allowed origins are a live setting (none: requests pass through)
     app.add_middleware(LiveCORSMiddleware, live=state.live_settings)

@@ -9,8 +9,6 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 UNSAFE_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-# A JSON `\u0000` escape: the backslash before it is not itself escaped (an even run before it).
-JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _refuse_unsafe(value: str) -> str:
@@ -27,31 +25,47 @@ DisplayName = Annotated[str, AfterValidator(_refuse_unsafe)]
 
 
 class NulScanner:
-    """Finds a NUL in a JSON or form body as it streams, across chunk boundaries."""
+    """Finds a NUL in a JSON or form body as it streams, across chunk boundaries, in time
+    linear in the body: a JSON `\\u0000` escape counts when an even number of backslashes
+    precedes it (otherwise its backslash is itself escaped)."""
 
     def __init__(self, form: bool) -> None:
         self.form = form
-        self.carry = b""
+        self.tail = b""
+        self.odd = False  # an odd run of backslashes ends just before `tail`
 
     def found_in(self, chunk: bytes) -> bool:
-        data = self.carry + chunk
+        data = self.tail + chunk
         if self.form:
-            found = b"%00" in data or b"\x00" in data
-            self.carry = data[-2:]
-            return found
-        if b"\x00" in data or JSON_NUL.search(data):
+            self.tail = data[-2:]
+            return b"%00" in data or b"\x00" in data
+        if b"\x00" in data:
             return True
-        self.carry = _json_tail(data)
+        at = data.find(b"\\u0000")
+        while at != -1:
+            run = _backslashes_before(data, at)
+            if run == at and self.odd:
+                run += 1
+            if run % 2 == 0:
+                return True
+            at = data.find(b"\\u0000", at + 1)
+        keep = max(0, len(data) - 5)
+        run = _backslashes_before(data, keep)
+        self.odd = (run + (1 if run == keep and self.odd else 0)) % 2 == 1
+        self.tail = data[keep:]
         return False
 
 
-def _json_tail(data: bytes) -> bytes:
-    """The end of `data` that could begin a `\\u0000` escape completed by the next chunk: the
-    last five bytes, the run of backslashes before them and one byte before that run."""
-    cut = max(0, len(data) - 5)
-    while cut > 0 and data[cut - 1] == 0x5C:
-        cut -= 1
-    return data[max(0, cut - 1) :]
+def _backslashes_before(data: bytes, end: int) -> int:
+    """The length of the run of backslashes ending at `end`, read in growing windows so that
+    the total work stays linear."""
+    size = 64
+    while True:
+        start = max(0, end - size)
+        kept = data[start:end].rstrip(b"\\")
+        if kept or start == 0:
+            return end - start - len(kept)
+        size *= 2
 
 
 def nul_in_query(query_string: bytes) -> bool:

@@ -176,7 +176,12 @@ def test_costs_history_and_tops(client, people):
     models = client.get("/api/v1/llm/usage/top-models?limit=1", headers=boss).json()
     assert [m["model"] for m in models["top_models"]] == ["gpt-4o"]
     bad = client.get("/api/v1/llm/usage/top-users?metric=vibes", headers=boss)
-    assert bad.status_code == 400
+    assert bad.status_code == 422  # an enum in the OpenAPI
+    # a period is at most a year long, and one that starts before the calendar is refused
+    long = client.get("/api/v1/llm/usage/overview?start_date=1900-01-01", headers=boss)
+    assert long.status_code == 400
+    early = client.get("/api/v1/llm/usage/overview?end_date=0001-01-01&days=30", headers=boss)
+    assert early.status_code == 400
     assert client.get("/api/v1/llm/usage/overview?days=0", headers=boss).status_code == 422
 
 

@@ -2,6 +2,7 @@ import time
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from atrium import __version__
 from atrium.auth.deps import Public
@@ -10,12 +11,21 @@ from atrium.health.service import ReadinessProbe
 router = APIRouter(tags=["health"], dependencies=[Public])
 
 
-@router.get("/health")
+class HealthRead(BaseModel):
+    status: str
+    version: str
+
+
+@router.get("/health", response_model=HealthRead)
 async def health() -> dict:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", responses={503: {"description": "Not ready; `detail` names the cause"}})
+@router.get(
+    "/ready",
+    response_model=HealthRead,
+    responses={503: {"description": "Not ready; `detail` names the cause"}},
+)
 async def ready(request: Request) -> JSONResponse:
     readiness = await request.app.state.readiness.check()
     if readiness.ready:

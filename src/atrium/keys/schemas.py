@@ -1,14 +1,13 @@
 """API key shapes: ForgeTrace's camelCase tokens and Vault's admin keys."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from atrium.keys.tables import ApiKey
 from atrium.text import DisplayName
-from atrium.users.schemas import MAX_ID, Input, iso_z, money
+from atrium.users.schemas import MAX_ID, Input, Money, iso_z, money
 
 
 def masked(key: ApiKey) -> str:
@@ -37,7 +36,7 @@ class TokenUpdate(Input):
     name: DisplayName | None = Field(default=None, min_length=1, max_length=200)
     rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
-    monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    monthly_budget_usd: Money | None = None
 
 
 class TokenRead(BaseModel):

@@ -5,7 +5,7 @@ A caller sees only their own usage unless their role reaches everyone's (DECISIO
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,8 @@ from atrium.llm.tables import UsageDaily, UsageRecord
 from atrium.users.tables import User
 
 METRICS = ("calls", "tokens", "cost")
+Metric = Literal["calls", "tokens", "cost"]
+MAX_PERIOD_DAYS = 366
 FORECAST_HISTORY_DAYS = 120
 
 D = UsageDaily
@@ -47,9 +49,17 @@ def scope_user(principal: Principal) -> int | None:
 
 def period(days: int, start: date | None = None, end: date | None = None) -> tuple[date, date]:
     last = end or today()
-    first = start or last - timedelta(days=days - 1)
+    try:
+        first = start or last - timedelta(days=days - 1)
+    except OverflowError:
+        raise BadRequest("end_date is too early", param="end_date") from None
     if first > last:
         raise BadRequest("start_date must not be after end_date", param="start_date")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        # each day of the period is a row of the answer
+        raise BadRequest(
+            f"The period must be at most {MAX_PERIOD_DAYS} days long", param="start_date"
+        )
     return first, last
 
 

@@ -34,6 +34,107 @@ ERROR_BODY = {
     },
 }
 RESPONSES = {code: ERROR_BODY for code in (400, 401, 403, 404, 429, 502, 503, 504)}
+# The handlers read the body themselves (raw bytes, orjson; malformed bodies are OpenAI's 400),
+# so the bodies and answers are declared here for the OpenAPI document.
+MAX_INT = 2**31 - 1
+MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
+        "content": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "object"}},
+                {"type": "null"},
+            ]
+        },
+        "name": {"type": "string"},
+    },
+}
+CHAT_REQUEST = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "model": {"type": "string", "description": "`provider/model` or a model id"},
+        "messages": {"type": "array", "minItems": 1, "items": MESSAGE},
+        "stream": {"type": "boolean"},
+        "stream_options": {"type": "object"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "tools": {"type": "array", "items": {"type": "object"}},
+    },
+}
+CHAT_RESPONSE = {
+    "type": "object",
+    "required": ["id", "object", "created", "model", "choices"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"type": "string"},
+        "created": {"type": "integer"},
+        "model": {"type": "string"},
+        "choices": {"type": "array", "items": {"type": "object"}},
+        "usage": {"type": "object"},
+    },
+}
+EMBEDDINGS_REQUEST = {
+    "type": "object",
+    "required": ["input"],
+    "properties": {
+        "model": {"type": "string"},
+        "input": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        },
+        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+    },
+}
+EMBEDDINGS_RESPONSE = {
+    "type": "object",
+    "required": ["object", "data", "model"],
+    "properties": {
+        "object": {"type": "string", "enum": ["list"]},
+        "data": {"type": "array", "items": {"type": "object"}},
+        "model": {"type": "string"},
+        "usage": {"type": "object"},
+    },
+}
+MODELS_RESPONSE = {
+    "type": "object",
+    "required": ["object", "data"],
+    "properties": {
+        "object": {"type": "string", "enum": ["list"]},
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "object", "created", "owned_by"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "object": {"type": "string", "enum": ["model"]},
+                    "created": {"type": "integer"},
+                    "owned_by": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
+
+
+def _answers(schema: dict[str, Any], stream: bool = False) -> dict[int | str, Any]:
+    content: dict[str, Any] = {JSON: {"schema": schema}}
+    if stream:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    return {200: {"description": "OK", "content": content}, **RESPONSES}
 
 
 def openai_status(exc: AtriumError) -> tuple[int, str]:
@@ -91,7 +192,7 @@ async def _relay(first: bytes | None, pieces: AsyncIterator[bytes]) -> AsyncIter
         await pieces.aclose()  # type: ignore[attr-defined]
 
 
-@router.get("/models", responses=RESPONSES)
+@router.get("/models", responses=_answers(MODELS_RESPONSE))
 async def list_models(principal: LlmRead, request: Request) -> Response:
     gateway = request.app.state.gateway
     data = [
@@ -111,7 +212,12 @@ async def list_models(principal: LlmRead, request: Request) -> Response:
     return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 
-@router.post("/chat/completions", responses=RESPONSES)
+@router.post(
+    "/chat/completions",
+    responses=_answers(CHAT_RESPONSE, stream=True),
+    openapi_extra=_json_body(CHAT_REQUEST),
+    description="OpenAI's chat completions; with `stream: true`, Server-Sent Events.",
+)
 async def create_chat_completion(principal: LlmExecute, request: Request) -> Response:
     gateway = request.app.state.gateway
     body = await read_json(request)
@@ -133,7 +239,11 @@ async def create_chat_completion(principal: LlmExecute, request: Request) -> Res
     return Response(reply, media_type=JSON)
 
 
-@router.post("/embeddings", responses=RESPONSES)
+@router.post(
+    "/embeddings",
+    responses=_answers(EMBEDDINGS_RESPONSE),
+    openapi_extra=_json_body(EMBEDDINGS_REQUEST),
+)
 async def create_embeddings(principal: LlmExecute, request: Request) -> Response:
     gateway = request.app.state.gateway
     body = await read_json(request)

@@ -14,16 +14,29 @@ from atrium.llm import service as llm_service
 from atrium.llm.adapters.registry import available_providers
 from atrium.llm.gateway import Gateway
 from atrium.llm.schemas import (
+    AvailableProviders,
     ModelMetadataRead,
     ModelMetadataUpdate,
     PriceList,
+    PricesRead,
     ProviderCreate,
+    ProviderDeleted,
     ProviderList,
     ProviderRead,
     ProviderTestResult,
     ProviderUpdate,
 )
-from atrium.params import parse_id
+from atrium.llm.usage_schemas import (
+    TopModels,
+    TopUsers,
+    UsageByModel,
+    UsageByUser,
+    UsageCosts,
+    UsageForecast,
+    UsageHistory,
+    UsageOverview,
+)
+from atrium.params import IdPath, parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
@@ -44,10 +57,6 @@ def gateway_of(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-def _id(value: str) -> int:
-    return parse_id(value, "provider_id")
-
-
 # --- providers ------------------------------------------------------------------------
 
 
@@ -62,7 +71,7 @@ async def list_providers(
     return {"providers": [llm_service.provider_read(p) for p in providers]}
 
 
-@providers_router.get("/available")
+@providers_router.get("/available", response_model=AvailableProviders)
 async def list_available_providers(principal: LlmRead) -> dict[str, Any]:
     return {"available_providers": available_providers()}
 
@@ -84,14 +93,16 @@ async def create_provider(
 
 
 @providers_router.get("/{provider_id}", response_model=ProviderRead)
-async def get_provider(provider_id: str, principal: LlmRead, session: SessionDep) -> dict[str, Any]:
-    provider = await llm_service.get_provider(session, principal, _id(provider_id))
+async def get_provider(
+    provider_id: IdPath, principal: LlmRead, session: SessionDep
+) -> dict[str, Any]:
+    provider = await llm_service.get_provider(session, principal, provider_id)
     return llm_service.provider_read(provider)
 
 
 @providers_router.put("/{provider_id}", response_model=ProviderRead)
 async def update_provider(
-    provider_id: str,
+    provider_id: IdPath,
     body: ProviderUpdate,
     principal: LlmWrite,
     session: SessionDep,
@@ -101,7 +112,7 @@ async def update_provider(
     provider = await llm_service.update_provider(
         session,
         principal,
-        _id(provider_id),
+        provider_id,
         body,
         fernet=request.app.state.secrets.fernet,
         cache=gateway.providers,
@@ -112,7 +123,7 @@ async def update_provider(
 
 @providers_router.put("/{provider_id}/models/{model:path}", response_model=ModelMetadataRead)
 async def set_model_metadata(
-    provider_id: str,
+    provider_id: IdPath,
     model: str,
     body: ModelMetadataUpdate,
     principal: LlmWrite,
@@ -122,36 +133,36 @@ async def set_model_metadata(
     """What is known of one of the provider's models (context window, vision), over what the
     provider reports; null clears a value."""
     _provider, read = await llm_service.set_model_metadata(
-        session, principal, _id(provider_id), model, body, cache=gateway_of(request).providers
+        session, principal, provider_id, model, body, cache=gateway_of(request).providers
     )
     return read
 
 
-@providers_router.delete("/{provider_id}")
+@providers_router.delete("/{provider_id}", response_model=ProviderDeleted)
 async def delete_provider(
-    provider_id: str, principal: LlmDelete, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmDelete, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     deleted = await llm_service.delete_provider(
-        session, principal, _id(provider_id), cache=gateway_of(request).providers
+        session, principal, provider_id, cache=gateway_of(request).providers
     )
     return {"id": str(deleted), "deleted": True}
 
 
 @providers_router.post("/{provider_id}/test", response_model=ProviderTestResult)
 async def test_provider(
-    provider_id: str, principal: LlmExecute, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmExecute, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     return await llm_service.test_provider(
-        session, principal, _id(provider_id), gateway=gateway_of(request)
+        session, principal, provider_id, gateway=gateway_of(request)
     )
 
 
 @providers_router.post("/{provider_id}/toggle", response_model=ProviderRead)
 async def toggle_provider(
-    provider_id: str, principal: LlmWrite, session: SessionDep, request: Request
+    provider_id: IdPath, principal: LlmWrite, session: SessionDep, request: Request
 ) -> dict[str, Any]:
     provider = await llm_service.toggle_provider(
-        session, principal, _id(provider_id), cache=gateway_of(request).providers
+        session, principal, provider_id, cache=gateway_of(request).providers
     )
     return llm_service.provider_read(provider)
 
@@ -159,14 +170,14 @@ async def toggle_provider(
 # --- prices ---------------------------------------------------------------------------
 
 
-@prices_router.get("")
+@prices_router.get("", response_model=PricesRead)
 async def list_prices(principal: LlmRead, session: SessionDep) -> dict[str, Any]:
     return {
         "prices": [llm_service.price_read(row) for row in await llm_service.list_prices(session)]
     }
 
 
-@prices_router.put("")
+@prices_router.put("", response_model=PricesRead)
 async def put_prices(
     body: PriceList, principal: LlmWrite, session: SessionDep, request: Request
 ) -> dict[str, Any]:
@@ -182,7 +193,7 @@ async def put_prices(
 # --- usage analytics ------------------------------------------------------------------
 
 
-@usage_router.get("/overview")
+@usage_router.get("/overview", response_model=UsageOverview)
 async def usage_overview(
     principal: UsageRead,
     session: SessionDep,
@@ -193,14 +204,14 @@ async def usage_overview(
     return await analytics.overview(session, principal, days, start_date, end_date)
 
 
-@usage_router.get("/by-model")
+@usage_router.get("/by-model", response_model=UsageByModel)
 async def usage_by_model(
     principal: UsageRead, session: SessionDep, days: Days = 30, model_filter: str | None = None
 ) -> dict[str, Any]:
     return await analytics.by_model(session, principal, days, model_filter)
 
 
-@usage_router.get("/by-user")
+@usage_router.get("/by-user", response_model=UsageByUser)
 async def usage_by_user(
     principal: UsageRead,
     session: SessionDep,
@@ -211,41 +222,41 @@ async def usage_by_user(
     return await analytics.by_user(session, principal, days, limit, user_filter)
 
 
-@usage_router.get("/costs")
+@usage_router.get("/costs", response_model=UsageCosts)
 async def usage_costs(principal: UsageRead, session: SessionDep, days: Days = 30) -> dict[str, Any]:
     return await analytics.costs(session, principal, days)
 
 
-@usage_router.get("/history")
+@usage_router.get("/history", response_model=UsageHistory)
 async def usage_history(
     principal: UsageRead, session: SessionDep, days: Days = 7
 ) -> dict[str, Any]:
     return await analytics.history(session, principal, days)
 
 
-@usage_router.get("/top-users")
+@usage_router.get("/top-users", response_model=TopUsers)
 async def usage_top_users(
     principal: UsageRead,
     session: SessionDep,
     days: Days = 30,
     limit: Limit = 10,
-    metric: str = "calls",
+    metric: analytics.Metric = "calls",
 ) -> dict[str, Any]:
     return await analytics.top_users(session, principal, days, limit, metric)
 
 
-@usage_router.get("/top-models")
+@usage_router.get("/top-models", response_model=TopModels)
 async def usage_top_models(
     principal: UsageRead,
     session: SessionDep,
     days: Days = 30,
     limit: Limit = 10,
-    metric: str = "calls",
+    metric: analytics.Metric = "calls",
 ) -> dict[str, Any]:
     return await analytics.top_models(session, principal, days, limit, metric)
 
 
-@usage_router.get("/forecasts")
+@usage_router.get("/forecasts", response_model=UsageForecast)
 async def usage_forecasts(
     principal: UsageRead, session: SessionDep, days: Days = 30
 ) -> dict[str, Any]:

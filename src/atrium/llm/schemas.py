@@ -153,3 +153,24 @@ class PriceItem(BaseModel):
 
 class PriceList(BaseModel):
     prices: list[PriceItem]
+
+
+class PriceRead(BaseModel):
+    provider_type: str
+    model: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    updated_at: datetime | None
+
+
+class PricesRead(BaseModel):
+    prices: list[PriceRead]
+
+
+class AvailableProviders(BaseModel):
+    available_providers: list[dict[str, Any]]
+
+
+class ProviderDeleted(BaseModel):
+    id: str
+    deleted: bool

@@ -1,11 +1,19 @@
 """User shapes: seed 004 (camelCase), seed 003 (snake, `client`), Vault (snake, name/status)."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from atrium.params import MAX_ID
@@ -35,6 +43,22 @@ class Input(BaseModel):
         populate_by_name=True,
         extra="ignore",
     )
+
+
+MAX_MONEY = Decimal("99999999.9999")  # NUMERIC(12, 4)
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
+
+
+# A JSON number (or a numeric string) from 0 to MAX_MONEY, kept to four decimal places.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_MONEY, allow_inf_nan=False),
+    AfterValidator(_cents),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": float(MAX_MONEY)}),
+]
 
 
 def money(value: Decimal | None) -> float | None:
@@ -94,7 +118,7 @@ class AdminUserUpdate(Input):
     password: str | None = None
     rpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
     tpm_limit: int | None = Field(default=None, ge=0, le=MAX_ID)
-    monthly_budget_usd: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=4)
+    monthly_budget_usd: Money | None = None
 
 
 class Deleted(BaseModel):
