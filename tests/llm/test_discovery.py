@@ -1,5 +1,6 @@
 """Providers added by URL and key alone serve the models they list (DECISIONS 37)."""
 
+import asyncio
 from collections.abc import Iterator
 
 import openai
@@ -262,5 +263,32 @@ def test_refresh_for_a_periodic_job(client, app, admin, fake, upstream):
         assert outcome == {int(provider["id"]): None}
         read = client.get(f"{PROVIDERS}/{provider['id']}", headers=admin.headers).json()
         assert read["models"] == ["later-model"]
+    finally:
+        remove(client, admin.headers, provider)
+
+
+def test_concurrent_requests_for_a_new_model_share_one_lookup(
+    client, app, admin, fake, upstream, create_user
+):
+    provider = add(client, admin.headers, upstream[1])
+    user = create_user("user")
+    gateway = app.state.gateway
+    gateway.discovery.asked.clear()
+    fake.models = [*fake.models, "twin-model"]
+    fake.requests.clear()
+    body = {"model": "twin-model", "messages": [{"role": "user", "content": "Hi"}]}
+
+    async def both() -> list:
+        principal = await app.state.auth_cache.principal_for_user(user.id)
+        return await asyncio.gather(
+            gateway.complete(principal, dict(body)), gateway.complete(principal, dict(body))
+        )
+
+    try:
+        replies = client.portal.call(both)
+        assert [r["choices"][0]["message"]["content"] for r in replies] == [
+            "Hello there, friend!"
+        ] * 2
+        assert [r.path for r in fake.requests].count("/v1/models") == 1
     finally:
         remove(client, admin.headers, provider)

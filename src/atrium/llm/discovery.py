@@ -32,15 +32,25 @@ class OnDemandDiscovery:
         self.cache = cache
         self.misses: dict[tuple[int, str], float] = {}
         self.asked: dict[int, float] = {}
+        self.running: dict[int, asyncio.Task[list[str]]] = {}
 
-    def _candidates(self, entries: tuple[ProviderEntry, ...], now: float) -> list[ProviderEntry]:
-        return [
-            entry
-            for entry in entries
-            if entry.enabled
-            and not entry.pinned
-            and now - self.asked.get(entry.id, -PROVIDER_INTERVAL) >= PROVIDER_INTERVAL
-        ]
+    def _refreshes(self, entries: tuple[ProviderEntry, ...], now: float) -> list[asyncio.Task]:
+        """A refresh per unpinned enabled provider: the one already running (a concurrent
+        request waits for it), or a new one unless it was asked within the interval."""
+        tasks = []
+        for entry in entries:
+            if not entry.enabled or entry.pinned:
+                continue
+            task = self.running.get(entry.id)
+            if task is None:
+                if now - self.asked.get(entry.id, -PROVIDER_INTERVAL) < PROVIDER_INTERVAL:
+                    continue
+                self.asked[entry.id] = now
+                task = asyncio.ensure_future(self._refresh(entry))
+                self.running[entry.id] = task
+                task.add_done_callback(lambda _t, key=entry.id: self.running.pop(key, None))
+            tasks.append(task)
+        return tasks
 
     async def find(self, user_id: int, model: str, entries: tuple[ProviderEntry, ...]) -> bool:
         """True when asking again found a provider serving `model` (the cache is refreshed)."""
@@ -48,10 +58,7 @@ class OnDemandDiscovery:
         key = (user_id, model)
         if self.misses.get(key, 0.0) > now:
             return False
-        candidates = self._candidates(entries, now)
-        for entry in candidates:
-            self.asked[entry.id] = now
-        listed = await asyncio.gather(*(self._refresh(entry) for entry in candidates))
+        listed = await asyncio.gather(*self._refreshes(entries, now))
         if any(model in models for models in listed):
             return True
         if len(self.misses) >= MAX_MISSES:
