@@ -57,6 +57,7 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.audit",
     "atrium.traefik.router",
     "atrium.metrics.router",
+    "atrium.modelhub.router",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
 
