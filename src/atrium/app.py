@@ -59,7 +59,7 @@ ROUTER_MODULES = (
     "atrium.metrics.router",
     "atrium.modelhub.router",
 )
-LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
+LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files", "/api/v1/models/upload")
 
 
 def _routers_of(module_name: str) -> list:

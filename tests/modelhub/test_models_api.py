@@ -197,3 +197,24 @@ def test_model_settings(client, as_user, admin):
     assert response.status_code == 200 and response.json()["default_backend"] == "ollama"
     bad = client.put(f"{BASE}/settings", json={"default_backend": "nope"}, headers=admin.headers)
     assert bad.status_code == 422
+
+
+def test_batch_download_queues_every_model_or_none(client, app, create_user, hub):
+    developer = create_user("developer")
+
+    def own_jobs():
+        jobs = client.get("/api/v1/jobs", headers=developer.headers)
+        assert jobs.status_code == 200
+        return [job for job in jobs.json() if job["owner_id"] == str(developer.id)]
+
+    bad = {"model_ids": ["tiny-org/tiny-resume", "no/such"]}
+    refused = client.post(f"{BASE}/batch-download", json=bad, headers=developer.headers)
+    assert refused.status_code == 404 and own_jobs() == []
+    body = {"model_ids": ["tiny-org/tiny-resume", "tiny-org/tiny-Q4_K_M-GGUF"]}
+    response = client.post(f"{BASE}/batch-download", json=body, headers=developer.headers)
+    assert response.status_code == 202, response.text
+    started = response.json()["downloads"]
+    assert [item["model_id"] for item in started] == body["model_ids"]
+    for item in started:
+        assert wait_for(client, app, item["job_id"], "completed", "failed").status == "completed"
+    assert len(own_jobs()) == 2

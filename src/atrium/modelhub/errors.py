@@ -29,3 +29,15 @@ class UnknownBackend(AtriumError):
     status_code = 404
     code = "unknown_backend"
     detail = "No such model backend"
+
+
+class InvalidArchive(AtriumError):
+    status_code = 422
+    code = "invalid_model_archive"
+    detail = "The uploaded model is not a valid model archive"
+
+
+class ModelExists(AtriumError):
+    status_code = 409
+    code = "model_exists"
+    detail = "A local model with this id exists; delete it first"

@@ -1,7 +1,7 @@
 """`/api/v1/models`: seed 002's model management and the Ops Center frontend's per-backend
 delete and activate. Fixed paths first; `{model_id:path}` (hub ids contain `/`) last."""
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.convertors import Convertor, register_url_convertor
 
 from atrium.db import SessionDep
@@ -93,6 +93,24 @@ async def batch_download(
         for model_id in body.model_ids
     ]
     return BatchDownloadStarted(downloads=started)
+
+
+@router.post(
+    "/upload",
+    response_model=LocalModelRead,
+    status_code=201,
+    responses={409: {"description": "The model exists"}, 422: {"description": "Not a model"}},
+)
+async def upload_model(
+    request: Request,
+    principal: ModelsWrite,
+    session: SessionDep,
+    file: UploadFile = File(...),
+    model_id: str = Form(min_length=1, max_length=200),
+) -> LocalModelRead:
+    return await service.upload_model(
+        session, request.app.state.settings, model_id, file.filename or "", file.file
+    )
 
 
 @router.post("/activate", response_model=ActiveModel, responses=NOT_FOUND)

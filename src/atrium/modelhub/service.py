@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.auth.principal import Principal
 from atrium.config import Settings
 from atrium.jobs import service as jobs_service
-from atrium.modelhub import download, hub, local
+from atrium.modelhub import download, hub, local, upload
 from atrium.modelhub.errors import ModelNotFound
 from atrium.modelhub.schemas import (
     ActiveModel,
@@ -170,3 +170,13 @@ def update_settings(settings: Settings, changes: ModelSettingsUpdate) -> ModelSe
     temporary.write_text(json.dumps(merged))
     temporary.replace(path)
     return read_settings(settings)
+
+
+async def upload_model(
+    session: AsyncSession, settings: Settings, model_id: str, filename: str, handle
+) -> LocalModelRead:
+    """Validate an uploaded model file or archive and add it to the local models."""
+    hub.check_id(model_id)
+    allow_pickle = read_settings(settings).allow_pickle
+    await asyncio.to_thread(upload.install, settings, model_id, filename, handle, allow_pickle)
+    return await get_local(session, settings, model_id)
