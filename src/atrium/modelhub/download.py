@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -63,9 +64,14 @@ def verify(path: Path, file: hub.HubFile) -> None:
         raise ChecksumMismatch(f"{file.name}: checksum {actual} is not the hub's {expected}")
 
 
+Reporter = Callable[[int, int, str], Awaitable[bool]]  # (done, total, file) -> stop now?
+
+
 class Progress:
-    def __init__(self, ctx: JobContext, total: int, done: int) -> None:
-        self.ctx, self.total, self.done, self.reported = ctx, max(total, 1), done, -1.0
+    """Counts bytes and calls the reporter at most every 2% of them."""
+
+    def __init__(self, report: Reporter, total: int, done: int) -> None:
+        self.report, self.total, self.done, self.reported = report, max(total, 1), done, -1.0
 
     async def add(self, count: int, name: str) -> bool:
         """Count bytes; at each report, whether a pause or cancel was requested."""
@@ -74,9 +80,7 @@ class Progress:
         if fraction - self.reported < REPORT_EVERY and self.done < self.total:
             return False
         self.reported = fraction
-        await self.ctx.progress(fraction, stage=f"{name}: {self.done} of {self.total} bytes")
-        await self.ctx.emit("modelhub.download.bytes", {"done": self.done, "total": self.total})
-        return await self.ctx.should_stop()
+        return await self.report(self.done, self.total, name)
 
 
 async def _fetch(
@@ -129,45 +133,68 @@ def _install(settings: Settings, model_id: str, folder: Path, meta: dict[str, An
     return target
 
 
-@runner(KIND, concurrency=2, max_attempts=5, resource="models")
-async def run_download(ctx: JobContext) -> Any:
-    settings = ctx.settings
-    model_id = hub.check_id(ctx.payload["model_id"])
-    try:
-        found = await hub.model(settings, model_id, ctx.payload.get("revision"))
-    except HubUnavailable as exc:
-        raise RetryableJobError(exc.detail) from exc
-    revision = found.sha or ctx.payload.get("revision") or "main"
+async def pull(
+    settings: Settings, model_id: str, revision: str | None, report: Reporter
+) -> dict[str, Any] | None:
+    """Download `model_id` into the models directory; None when `report` asked to stop."""
+    model_id = hub.check_id(model_id)
+    found = await hub.model(settings, model_id, revision)
+    revision = found.sha or revision or "main"
     files = sorted(found.files, key=lambda file: file.name)
     for file in files:
         safe_name(file.name)
     folder = local.incoming_dir(settings, model_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     total = sum(file.size or 0 for file in files)
-    have = _existing(folder, files)
+    have = await asyncio.to_thread(_existing, folder, files)
     check_space(settings, total - have)
-    progress = Progress(ctx, total, have)
+    progress = Progress(report, total, have)
     async with httpx.AsyncClient(follow_redirects=True, timeout=60.0) as client:
         for file in files:
-            final = folder / file.name
-            if final.is_file():
-                continue
-            final.parent.mkdir(parents=True, exist_ok=True)
-            part = final.with_name(final.name + ".part")
             url = hub.file_url(settings, model_id, file.name, revision)
-            try:
-                if not await _fetch(client, url, part, file, progress):
-                    return ctx.stopped()
-            except httpx.HTTPError as exc:
-                raise RetryableJobError(f"{file.name}: {exc}") from exc
-            try:
-                verify(part, file)
-            except ChecksumMismatch as exc:
-                part.unlink()
-                raise RetryableJobError(str(exc)) from exc
-            part.rename(final)
+            if not await _fetch_verified(client, url, folder, file, progress):
+                return None
     meta = {**found.info, "revision": revision, "downloaded_at": datetime.now(UTC).isoformat()}
-    target = _install(settings, model_id, folder, meta)
-    await ctx.progress(1.0, stage="downloaded")
+    target = await asyncio.to_thread(_install, settings, model_id, folder, meta)
     return {"model_id": model_id, "revision": revision, "path": str(target), "size_bytes": total,
             "files": [file.name for file in files]}  # fmt: skip
+
+
+async def _fetch_verified(
+    client: httpx.AsyncClient, url: str, folder: Path, file: hub.HubFile, progress: Progress
+) -> bool:
+    final = folder / file.name
+    if await asyncio.to_thread(final.is_file):
+        return True
+    await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        if not await _fetch(client, url, part, file, progress):
+            return False
+    except httpx.HTTPError as exc:
+        raise RetryableJobError(f"{file.name}: {exc}") from exc
+    try:
+        await asyncio.to_thread(verify, part, file)
+    except ChecksumMismatch as exc:
+        part.unlink()
+        raise RetryableJobError(str(exc)) from exc
+    part.rename(final)
+    return True
+
+
+@runner(KIND, concurrency=2, max_attempts=5, resource="models")
+async def run_download(ctx: JobContext) -> Any:
+    async def report(done: int, total: int, name: str) -> bool:
+        await ctx.progress(done / total, stage=f"{name}: {done} of {total} bytes")
+        await ctx.emit("modelhub.download.bytes", {"done": done, "total": total})
+        return await ctx.should_stop()
+
+    try:
+        result = await pull(ctx.settings, ctx.payload["model_id"], ctx.payload.get("revision"),
+                            report)  # fmt: skip
+    except HubUnavailable as exc:
+        raise RetryableJobError(exc.detail) from exc
+    if result is None:
+        return ctx.stopped()
+    await ctx.progress(1.0, stage="downloaded")
+    return result
