@@ -149,7 +149,9 @@ async def pull(
     have = await asyncio.to_thread(_existing, folder, files)
     check_space(settings, total - have)
     progress = Progress(report, total, have)
-    async with httpx.AsyncClient(follow_redirects=True, timeout=60.0) as client:
+    # identity: the bytes on disk are the file's, so a Range offset means the same in both
+    identity = {"Accept-Encoding": "identity"}
+    async with httpx.AsyncClient(follow_redirects=True, timeout=60.0, headers=identity) as client:
         for file in files:
             url = hub.file_url(settings, model_id, file.name, revision)
             if not await _fetch_verified(client, url, folder, file, progress):
