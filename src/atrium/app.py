@@ -68,8 +68,9 @@ ROUTER_MODULES = (
     "atrium.cloud.router",
     "atrium.surfaces.cloud003.onboarding",
     "atrium.surfaces.cloud003.client",
+    "atrium.modelhub.router",
 )
-LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files")
+LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files", "/api/v1/models/upload")
 
 
 def _routers_of(module_name: str) -> list:

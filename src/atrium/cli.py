@@ -1,4 +1,5 @@
-"""`atrium serve | migrate | users create | jobs list|show|cancel | worker | audit`."""
+"""`atrium serve | migrate | users create | jobs list|show|cancel | worker | audit |
+models pull`."""
 
 import asyncio
 import getpass
@@ -14,11 +15,13 @@ from atrium.config import Settings
 from atrium.jobs.cli import jobs_cli
 from atrium.jobs.cli import worker as jobs_worker
 from atrium.logs import logging_config
+from atrium.modelhub.cli import models_cli
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Atrium platform backend.")
 users_cli = typer.Typer(no_args_is_help=True, help="Manage user accounts.")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(jobs_cli, name="jobs")
+cli.add_typer(models_cli, name="models")
 cli.command("worker")(jobs_worker)
 
 

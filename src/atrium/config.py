@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         "where Atrium replaced one (SQLite driver, the gateway's HTTP transport).",
     )
 
+    hf_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ATRIUM_HF_ENDPOINT", "HF_ENDPOINT"),
+        description="The Hugging Face hub (or a mirror) the model registry searches and pulls.",
+    )
+    models_dir: Path | None = Field(
+        default=None, description="Where downloaded models live (default: <data_dir>/models)."
+    )
     jobs_executor: Literal["local", "celery"] = "local"
     job_lease_seconds: float = 30.0
     jobs_poll_seconds: float = 1.0
