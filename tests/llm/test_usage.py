@@ -230,7 +230,7 @@ def test_forgetrace_stats_and_history(client, people):
     assert body["tier"] == "free" and body["monthlyLimit"] == 1000
     assert set(body) >= {"filesScanned", "storageUsed", "usageHistory"}
     month = datetime.now(UTC).strftime("%Y-%m")
-    assert body["usageHistory"][-1] == {"date": month, "count": 3}
+    assert body["usageHistory"][-1] == {"date": month, "count": 3, "filesScanned": 0}
     assert all("-" in point["date"] for point in body["usageHistory"])
     history = client.get("/api/v1/usage/history?days=3", headers=alice).json()
     assert history["period"] == "last_3_days" and len(history["data"]) == 3

@@ -241,7 +241,15 @@ async def read_my_billing(request: Request, principal: SignedIn, session: Sessio
 # --- Lago sync ---------------------------------------------------------------------------
 
 
-@router.post("/sync", response_model=SyncRunRead, status_code=202)
+@router.post(
+    "/sync",
+    response_model=SyncRunRead,
+    status_code=202,
+    responses={
+        409: {"description": "A sync is already running"},
+        503: {"description": "Lago is not configured (LAGO_API_URL and LAGO_API_KEY)"},
+    },
+)
 async def start_sync(
     request: Request, response: Response, principal: BillingExecute, session: SessionDep
 ) -> Any:

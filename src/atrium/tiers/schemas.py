@@ -1,6 +1,7 @@
 """Tier requests and responses; limits are monthly, null meaning no limit."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -72,9 +73,8 @@ class TierList(BaseModel):
 class UserTierAssign(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    tier: str | Id | None = Field(
+    tier: Annotated[str, Field(max_length=64)] | Id | None = Field(
         None,
-        max_length=64,
         description="A tier's name or id; null returns the user to the default tier",
         validation_alias=AliasChoices("tier", "tier_id", "tierId", "name"),
     )
