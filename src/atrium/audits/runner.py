@@ -139,9 +139,20 @@ async def run_audit(ctx: Any) -> Any:
     loop = asyncio.get_running_loop()
     last = {"progress": 0.0}
     stop = threading.Event()
+    written = {"fraction": -1.0}
+    in_order = asyncio.Lock()
+
+    async def advance(fraction: float, stage: str) -> None:
+        # the engine thread's reports run as separate tasks and may arrive out of order:
+        # the job's progress events only ever move up
+        async with in_order:
+            if fraction <= written["fraction"]:
+                return
+            written["fraction"] = fraction
+            await _progress(ctx, audit_id, fraction, stage)
 
     async def report(fraction: float, stage: str) -> None:
-        await _progress(ctx, audit_id, fraction, stage)
+        await advance(fraction, stage)
         if await ctx.should_stop():
             stop.set()
 
@@ -154,14 +165,14 @@ async def run_audit(ctx: Any) -> Any:
 
     try:
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-        await _progress(ctx, audit_id, 0.02, "fetching the source")
+        await advance(0.02, "fetching the source")
         root = await _acquire(ctx, audit, directory)
-        await _progress(ctx, audit_id, 0.1, "scanning files")
+        await advance(0.1, "scanning files")
         workers = max(1, min(4, (os.cpu_count() or 1)))
         result = await asyncio.to_thread(
             run_engine, root, source=_source_label(audit), progress=on_progress, workers=workers
         )
-        await _progress(ctx, audit_id, 0.92, "writing reports")
+        await advance(0.92, "writing reports")
         stored = await _store_reports(ctx, audit, result)
         summary = summary_of(result)
         audit = await _update(
