@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 import httpx2  # the HTTP client huggingface_hub uses
-from huggingface_hub import HfApi, hf_hub_url
+from huggingface_hub import HfApi, ModelInfo, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from atrium.config import Settings
@@ -94,11 +94,30 @@ async def _call(settings: Settings, action: Callable[[HfApi], T]) -> T:
         raise HubUnavailable(f"The model hub cannot be reached: {exc}") from exc
 
 
+SORT_NAMES = {"last_modified": "lastModified", "created_at": "createdAt"}
+SEARCH_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
 async def search(settings: Settings, query: str | None, limit: int, sort: str | None = None):
-    found = await _call(
-        settings,
-        lambda api: list(api.list_models(search=query or None, limit=limit, sort=sort)),
-    )
+    """One request to the hub's `/api/models`: `HfApi.list_models` retries an unreachable
+    hub with back-off for about 25 s, where a search should answer 503 at once."""
+    params: dict[str, Any] = {"limit": limit}
+    if query:
+        params["search"] = query
+    if sort:
+        params["sort"] = SORT_NAMES.get(sort, sort)
+    try:
+        async with httpx.AsyncClient(timeout=SEARCH_TIMEOUT) as client:
+            response = await client.get(f"{endpoint(settings)}/api/models", params=params)
+    except httpx.HTTPError as exc:
+        raise HubUnavailable(f"The model hub cannot be reached: {exc}") from exc
+    if response.status_code != 200:
+        raise HubUnavailable(f"The model hub answered {response.status_code}")
+    try:
+        entries = response.json()
+        found = [ModelInfo(**{"siblings": None, **entry}) for entry in entries[:limit]]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise HubUnavailable("The model hub answered something that is not a model list") from exc
     return [_item(model) for model in found]
 
 
