@@ -145,7 +145,13 @@ async def categories(request: Request, principal: ModelsRead) -> list[Counted]:
 @router.post(
     "/{backend:model_backend}/{model_id:path}/activate",
     response_model=ActiveModel,
-    responses=NOT_FOUND,
+    responses={
+        **NOT_FOUND,
+        405: {
+            "description": "`backend` is not one of the known backend names, so the path "
+            "names no activate route"
+        },
+    },
 )
 async def activate_on_backend(
     request: Request, backend: str, model_id: str, principal: ModelsAdmin, session: SessionDep
