@@ -9,9 +9,10 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from atrium.billing import events
-from atrium.billing.lago import LagoClient
+from atrium.billing.lago import LagoClient, config_of
 from atrium.billing.tables import BillingUsageEvent
 from tests.billing.fake_lago import FakeLago
+from tests.jobs.helpers import wait_for
 from tests.llm.upstreams import serve_app
 
 BILLING = "/api/v1/billing"
@@ -140,6 +141,7 @@ def settings_overrides(lago):
         "billing_sync_seconds": 0,
         "lago_events_flush_seconds": 0,
         "billing_invoicing_seconds": 0,
+        "jobs_poll_seconds": 0.05,
     }
 
 
@@ -147,7 +149,9 @@ def sync(client, run, app, headers) -> dict:
     started = client.post(f"{BILLING}/sync", headers=headers)
     assert started.status_code == 202, started.text
     assert started.json()["status"] in ("queued", "running")
-    run(app.state.billing_sync.wait)
+    job_id = started.json()["job_id"]
+    assert started.headers["Location"] == f"/api/v1/jobs/{job_id}"
+    wait_for(client, app, job_id, "completed", "failed")
     status = client.get(f"{BILLING}/sync", headers=headers).json()
     assert status["configured"] is True and status["last_run"]["id"] == started.json()["id"]
     return status["last_run"]
@@ -330,7 +334,7 @@ def test_usage_events_sent_once_retried_and_never_duplicated(client, app, lago, 
     assert {r.external_subscription_id for r in queued} == {"sub-ext-1"}
 
     async def send():
-        async with LagoClient(app.state.settings) as lago_client:
+        async with LagoClient(config_of(app.state.settings)) as lago_client:
             return await events.send_due(sessions, lago_client)
 
     lago.event_failures[:] = [503]

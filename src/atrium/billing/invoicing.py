@@ -3,14 +3,11 @@ invoices - the plan fee in advance for the period that starts, the metered LLM u
 period that ended. Idempotent: a subscription remembers the first period not yet invoiced,
 and (subscription, period start) is unique, so a second run issues nothing twice."""
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +26,7 @@ from atrium.llm import service as llm_service
 log = logging.getLogger("atrium.billing.invoicing")
 Sub = BillingSubscription
 BATCH = 200
+KIND = "billing.invoice"
 USAGE_CURRENCY = "USD"  # the price table's currency
 
 
@@ -242,31 +240,3 @@ async def run_invoicing(
                 continue
             counts["subscriptions"] += len({invoice.subscription_id for invoice in issued})
             counts["invoices"] += len(issued)
-
-
-async def _loop(app: FastAPI) -> None:
-    every = app.state.settings.billing_invoicing_seconds
-    while True:
-        try:
-            await run_invoicing(app.state.db.sessions)
-        except Exception:
-            log.exception("invoicing pass failed")
-        await asyncio.sleep(every)
-
-
-async def _start(app: FastAPI) -> None:
-    if app.state.settings.billing_invoicing_seconds > 0:
-        app.state.billing_invoicing_task = asyncio.get_running_loop().create_task(_loop(app))
-
-
-async def _stop(app: FastAPI) -> None:
-    task = getattr(app.state, "billing_invoicing_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def setup(app: FastAPI) -> None:
-    app.state.startup_hooks.append(_start)
-    app.state.shutdown_hooks.append(_stop)

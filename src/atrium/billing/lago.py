@@ -6,11 +6,15 @@ events endpoint. httpx is already the service's HTTP client, pools connections a
 """
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.config import Settings
+from atrium.security.secrets import load_secrets
+from atrium.settings_store import service as settings_service
 
 PER_PAGE = 100
 MAX_PAGES = 100_000
@@ -26,16 +30,46 @@ class LagoError(Exception):
         self.body = body
 
 
+@dataclass(frozen=True, slots=True)
+class LagoConfig:
+    url: str
+    key: str
+
+
+def config_of(settings: Settings) -> LagoConfig | None:
+    """Lago's address and key from settings an API process keeps live (admin settings over
+    the environment), or None when either is missing."""
+    if not (settings.lago_api_url and settings.lago_api_key):
+        return None
+    return LagoConfig(settings.lago_api_url, settings.lago_api_key.get_secret_value())
+
+
 def configured(settings: Settings) -> bool:
-    return bool(settings.lago_api_url and settings.lago_api_key)
+    return config_of(settings) is not None
+
+
+async def stored_config(session: AsyncSession, settings: Settings) -> LagoConfig | None:
+    """The same, read from the database: what a worker process (which keeps no live settings)
+    uses, so that keys an administrator set reach every executor."""
+    url = await settings_service.get_value(session, settings, settings_service.LAGO_API_URL)
+    key = await settings_service.secret_value(
+        session, settings, settings_service.LAGO_API_KEY, _decrypt(settings)
+    )
+    return LagoConfig(url, key) if url and key else None
+
+
+def _decrypt(settings: Settings):
+    fernet = load_secrets(settings).fernet
+    return lambda token: fernet.decrypt(token.encode()).decode()
 
 
 class LagoClient:
-    def __init__(self, settings: Settings, *, timeout: float = 20.0) -> None:
-        if not configured(settings):
+    def __init__(self, config: LagoConfig | None, *, timeout: float = 20.0) -> None:
+        if config is None:
             raise LagoError("Lago is not configured (LAGO_API_URL and LAGO_API_KEY)")
-        self.base_url = settings.lago_api_url.rstrip("/")
-        key = settings.lago_api_key.get_secret_value()
+        self.config = config
+        self.base_url = config.url.rstrip("/")
+        key = config.key
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 
-from atrium.billing import invoicing, lago, me, pdf, reader, sync
+from atrium.billing import lago, me, pdf, reader, sync, tasks
 from atrium.billing import service as billing_service
 from atrium.billing.auth import BillingDelete, BillingExecute, BillingRead, BillingWrite, SignedIn
 from atrium.billing.schemas import (
@@ -254,7 +254,8 @@ async def start_sync(
     request: Request, response: Response, principal: BillingExecute, session: SessionDep
 ) -> Any:
     run = await sync.request_run(session, request.app.state, principal.user_id)
-    response.headers["Location"] = "/api/v1/billing/sync"
+    if run.job_id is not None:
+        response.headers["Location"] = f"/api/v1/jobs/{run.job_id}"
     return run
 
 
@@ -268,5 +269,5 @@ async def read_sync(request: Request, _: BillingRead, session: SessionDep) -> An
 
 def setup(app: FastAPI) -> None:
     reader.setup(app)
-    invoicing.setup(app)
+    tasks.setup(app)
     sync.setup(app)

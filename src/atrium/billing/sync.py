@@ -1,6 +1,7 @@
-"""Lago sync runs: requested over HTTP or on a schedule, fetched whole, then written in one
-transaction - a run that fails (Lago unreachable, key refused, a bad record) writes nothing
-and records its cause; the data of the last good run stays."""
+"""Lago sync runs: requested over HTTP or fired by a schedule, each a `billing.sync` job that
+fetches Lago's records whole, then writes them in one transaction - a run that fails (Lago
+unreachable, key refused, a bad record) writes nothing and records its cause; the data of the
+last good run stays. Usage events for Lago are sent by a small loop in each API process."""
 
 import asyncio
 import contextlib
@@ -16,10 +17,12 @@ from atrium.billing import events, lago, lago_records
 from atrium.billing.errors import LagoNotConfigured
 from atrium.billing.tables import BillingSyncRun
 from atrium.config import Settings
-from atrium.db import after_commit, utcnow
+from atrium.db import utcnow
+from atrium.jobs import service as jobs_service
 from atrium.llm import service as llm_service
 
 log = logging.getLogger("atrium.billing.sync")
+KIND = "billing.sync"
 STALE_AFTER = timedelta(hours=1)
 
 
@@ -41,7 +44,8 @@ async def _unfinished(session: AsyncSession) -> BillingSyncRun | None:
 
 
 async def request_run(session: AsyncSession, state: Any, user_id: int | None) -> BillingSyncRun:
-    """Queue a run (or return the one queued or running); it starts after the commit."""
+    """Queue a run and its job (or return the run queued or running); the job is dispatched
+    after the commit."""
     if not lago.configured(state.settings):
         raise LagoNotConfigured()
     run = await _unfinished(session)
@@ -50,117 +54,113 @@ async def request_run(session: AsyncSession, state: Any, user_id: int | None) ->
     run = BillingSyncRun(status="queued", requested_by=user_id, counts={})
     session.add(run)
     await session.flush()
-    run_id = run.id
-
-    async def dispatch() -> None:
-        state.billing_sync.start(run_id)
-
-    after_commit(session, dispatch)
+    job = await jobs_service.enqueue(
+        session, kind=KIND, owner_id=user_id, payload={"run_id": run.id}
+    )
+    run.job_id = job.id
+    await session.flush()
     return run
 
 
-async def _finish(sessions, run_id: int, **values: Any) -> None:
+async def scheduled_run(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, job_id: int
+) -> int | None:
+    """The run a scheduled job performs; None when Lago is not configured or a run is
+    already in progress."""
+    async with sessions() as session:
+        if await lago.stored_config(session, settings) is None:
+            return None
+        if await _unfinished(session) is not None:
+            await session.commit()
+            return None
+        run = BillingSyncRun(status="queued", job_id=job_id, counts={})
+        session.add(run)
+        await session.commit()
+        return run.id
+
+
+async def _finish(sessions, run_id: int, **values: Any) -> BillingSyncRun:
     async with sessions() as session:
         run = await session.get(BillingSyncRun, run_id)
         for field, value in values.items():
             setattr(run, field, value)
         run.finished_at = utcnow()
         await session.commit()
+        return run
 
 
 async def perform(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, run_id: int
-) -> None:
+) -> BillingSyncRun:
     async with sessions() as session:
         run = await session.get(BillingSyncRun, run_id)
         run.status, run.started_at = "running", utcnow()
+        config = await lago.stored_config(session, settings)
         await session.commit()
     try:
-        async with lago.LagoClient(settings) as client:
+        async with lago.LagoClient(config) as client:
             data = await client.fetch_everything()
         async with sessions() as session:
             counts = await lago_records.apply(session, data)
             await session.commit()
     except lago.LagoError as exc:
         log.warning("Lago sync %s failed: %s", run_id, exc)
-        await _finish(sessions, run_id, status="failed", error=str(exc))
-        return
+        return await _finish(sessions, run_id, status="failed", error=str(exc))
     except Exception as exc:
         log.exception("Lago sync %s failed", run_id)
-        await _finish(sessions, run_id, status="failed", error=f"unexpected error: {exc!r}")
-        return
-    await _finish(sessions, run_id, status="completed", counts=counts, error=None)
+        return await _finish(sessions, run_id, status="failed", error=f"unexpected error: {exc!r}")
+    return await _finish(sessions, run_id, status="completed", counts=counts, error=None)
 
 
-class SyncRunner:
-    """Runs sync runs in this process, and the periodic sync and event sender loops."""
+class EventSender:
+    """Posts the usage events of Lago subscribers, in each API process, whenever Lago is
+    configured (from the environment or, live, from the administrator settings)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.tasks: set[asyncio.Task] = set()
+        self.task: asyncio.Task | None = None
 
-    def _spawn(self, coroutine) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
+    async def _forward(self, records: list[dict]) -> None:
+        if lago.configured(self.app.state.settings):
+            await events.enqueue(self.app.state.db.sessions, records)
 
-    def start(self, run_id: int) -> asyncio.Task:
+    async def _send_due(self, client: lago.LagoClient) -> None:
+        while (await events.send_due(self.app.state.db.sessions, client))["attempted"]:
+            pass
+
+    async def _loop(self) -> None:
         state = self.app.state
-        return self._spawn(perform(state.db.sessions, state.settings, run_id))
-
-    async def wait(self) -> None:
-        """Until every run started here has finished (shutdown, tests)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-
-    async def _periodic_sync(self) -> None:
-        state = self.app.state
-        while True:
-            await asyncio.sleep(state.settings.billing_sync_seconds)
-            try:
-                async with state.db.sessions() as session:
-                    if await _unfinished(session) is not None:
-                        continue
-                    run = BillingSyncRun(status="queued", counts={})
-                    session.add(run)
-                    await session.commit()
-                await perform(state.db.sessions, state.settings, run.id)
-            except Exception:
-                log.exception("scheduled Lago sync failed")
-
-    async def _event_sender(self) -> None:
-        state = self.app.state
-        async with lago.LagoClient(state.settings) as client:
+        client: lago.LagoClient | None = None
+        try:
             while True:
-                try:
-                    while (await events.send_due(state.db.sessions, client))["attempted"]:
-                        pass
-                except Exception:
-                    log.exception("sending usage events to Lago failed")
+                config = lago.config_of(state.settings)
+                if client is not None and (config is None or client.config != config):
+                    await client.close()
+                    client = None
+                if config is not None:
+                    client = client or lago.LagoClient(config)
+                    try:
+                        await self._send_due(client)
+                    except Exception:
+                        log.exception("sending usage events to Lago failed")
                 await asyncio.sleep(state.settings.lago_events_flush_seconds)
+        finally:
+            if client is not None:
+                await client.close()
 
     async def on_start(self, app: FastAPI) -> None:
-        settings = app.state.settings
-        if not lago.configured(settings):
-            return
-        llm_service.on_usage_batch(
-            app.state, lambda records: events.enqueue(app.state.db.sessions, records)
-        )
-        if settings.billing_sync_seconds > 0:
-            self._spawn(self._periodic_sync())
-        if settings.lago_events_flush_seconds > 0:
-            self._spawn(self._event_sender())
+        llm_service.on_usage_batch(app.state, self._forward)
+        if app.state.settings.lago_events_flush_seconds > 0:
+            self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def on_stop(self, app: FastAPI) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
+        if self.task is not None:
+            self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await self.task
 
 
 def setup(app: FastAPI) -> None:
-    runner = app.state.billing_sync = SyncRunner(app)
-    app.state.startup_hooks.append(runner.on_start)
-    app.state.shutdown_hooks.append(runner.on_stop)
+    sender = EventSender(app)
+    app.state.startup_hooks.append(sender.on_start)
+    app.state.shutdown_hooks.append(sender.on_stop)

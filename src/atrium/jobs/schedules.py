@@ -56,6 +56,11 @@ def schedule(
     return spec
 
 
+def forget(name: str) -> None:
+    """Withdraw a declaration (a schedule turned off by a setting); its row is disabled."""
+    _DECLARED.pop(name, None)
+
+
 def declared() -> dict[str, ScheduleSpec]:
     return dict(_DECLARED)
 
@@ -83,13 +88,14 @@ async def upsert(session: AsyncSession, spec: ScheduleSpec) -> JobSchedule:
             updated_at=now,
         )
         session.add(row)
-    elif (row.kind, row.every_seconds, row.cron, row.payload) != (
+    elif (row.kind, row.every_seconds, row.cron, row.payload, row.enabled) != (
         spec.kind,
         spec.every_seconds,
         spec.cron,
         spec.payload,
+        True,
     ):
-        row.kind, row.payload = spec.kind, spec.payload
+        row.kind, row.payload, row.enabled = spec.kind, spec.payload, True
         row.every_seconds, row.cron = spec.every_seconds, spec.cron
         row.next_run_at = next_after(spec, now)
         row.updated_at = now
@@ -98,9 +104,15 @@ async def upsert(session: AsyncSession, spec: ScheduleSpec) -> JobSchedule:
 
 
 async def sync(session: AsyncSession) -> None:
-    """Write every declared schedule into the database (each engine, at start-up)."""
+    """Write every declared schedule into the database (each engine, at start-up) and
+    disable the rows of schedules no longer declared."""
     for spec in _DECLARED.values():
         await upsert(session, spec)
+    await session.execute(
+        update(JobSchedule)
+        .where(JobSchedule.name.not_in(list(_DECLARED)), JobSchedule.enabled.is_(True))
+        .values(enabled=False, updated_at=utcnow())
+    )
 
 
 async def fire_due(sessions: async_sessionmaker[AsyncSession], engine: Any) -> int:

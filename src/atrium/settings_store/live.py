@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from atrium.settings_store.service import (
     FROM_ENVIRONMENT,
-    SMTP_PASSWORD,
+    SECRET_KEYS,
     effective,
     environment_values,
     version,
@@ -57,7 +57,7 @@ class LiveSettings:
         try:
             return self.state.secrets.fernet.decrypt(token.encode()).decode()
         except Exception:
-            log.warning("the stored SMTP password cannot be decrypted with the current keys")
+            log.warning("a stored secret setting cannot be decrypted with the current keys")
             return None
 
     def _apply(self, values: dict[str, Any]) -> None:
@@ -68,7 +68,7 @@ class LiveSettings:
             if key not in fields:
                 continue
             value = values[key]
-            if key == SMTP_PASSWORD and value != self.env.get(key):
+            if key in SECRET_KEYS and value != self.env.get(key):
                 value = self._decrypted(value)
             if isinstance(getattr(settings, key), SecretStr) or "Secret" in str(
                 fields[key].annotation

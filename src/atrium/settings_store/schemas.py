@@ -40,6 +40,8 @@ class AdminSettingsRead(BaseModel):
     smtp_starttls: bool = True
     traefik_api_url: str | None = None
     traefik_dynamic_file: str | None = None
+    lago_api_url: str | None = None
+    lago_api_key_set: bool = False
     chat_default_temperature: float | None = None
     chat_default_max_tokens: int | None = None
     chat_default_system_prompt: str = ""
@@ -77,6 +79,10 @@ class AdminSettingsUpdate(BaseModel):
     smtp_starttls: bool | None = None
     traefik_api_url: str | None = Field(default=None, max_length=2000)
     traefik_dynamic_file: str | None = Field(default=None, max_length=4096)
+    lago_api_url: str | None = Field(
+        default=None, max_length=2000, description="Lago's API root; with a key, turns sync on"
+    )
+    lago_api_key: str | None = Field(default=None, max_length=1000, description="Write-only")
     chat_default_temperature: float | None = Field(default=None, ge=0, le=2)
     chat_default_max_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     chat_default_system_prompt: str | None = Field(default=None, max_length=20000)
@@ -86,7 +92,7 @@ class AdminSettingsUpdate(BaseModel):
     network_dns_servers: list[str] | None = Field(default=None, max_length=8)
     debug_logging: bool | None = None
 
-    @field_validator("web_search_url", "public_base_url", "traefik_api_url")
+    @field_validator("web_search_url", "public_base_url", "traefik_api_url", "lago_api_url")
     @classmethod
     def http_url(cls, value: str | None) -> str | None:
         return _http_url(value)

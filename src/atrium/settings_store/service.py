@@ -18,6 +18,10 @@ REGISTRATION_OPEN = "registration_open"
 DEFAULT_MODEL = "default_model"
 WEB_SEARCH_URL = "web_search_url"
 SMTP_PASSWORD = "smtp_password"
+LAGO_API_URL = "lago_api_url"
+LAGO_API_KEY = "lago_api_key"
+# write-only keys, stored encrypted; reads show only whether one is set (`<key>_set`)
+SECRET_KEYS = frozenset({SMTP_PASSWORD, LAGO_API_KEY})
 VERSION = "_version"
 # keys whose initial value is the Settings field of the same name (when Settings has it),
 # with the value used where it does not
@@ -38,6 +42,8 @@ FROM_ENVIRONMENT: dict[str, Any] = {
     "smtp_starttls": True,
     "traefik_api_url": None,
     "traefik_dynamic_file": None,
+    "lago_api_url": None,
+    "lago_api_key": None,
 }
 FIXED: dict[str, Any] = {
     "default_model": None,
@@ -63,6 +69,8 @@ NULLABLE = frozenset(
         "smtp_from",
         "traefik_api_url",
         "traefik_dynamic_file",
+        "lago_api_url",
+        "lago_api_key",
         "chat_default_temperature",
         "chat_default_max_tokens",
         "network_hostname",
@@ -99,14 +107,15 @@ async def version(session: AsyncSession) -> int:
 
 
 def _read(values: dict[str, Any]) -> AdminSettingsRead:
-    shown = {key: value for key, value in values.items() if key != SMTP_PASSWORD}
-    return AdminSettingsRead(**shown, smtp_password_set=bool(values.get(SMTP_PASSWORD)))
+    shown = {key: value for key, value in values.items() if key not in SECRET_KEYS}
+    flags = {f"{key}_set": bool(values.get(key)) for key in SECRET_KEYS}
+    return AdminSettingsRead(**shown, **flags)
 
 
 async def effective(
     session: AsyncSession, settings: Settings, env: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Every key's value in force (the smtp password as stored: encrypted)."""
+    """Every key's value in force (secrets as stored: encrypted when set by an admin)."""
     values = env.copy() if env is not None else environment_values(settings)
     values.update(await stored(session))
     return values
@@ -121,6 +130,16 @@ async def get_all(
 async def get_value(session: AsyncSession, settings: Settings, key: str) -> Any:
     row = await session.get(AppSetting, key)
     return environment_values(settings).get(key) if row is None else row.value
+
+
+async def secret_value(
+    session: AsyncSession, settings: Settings, key: str, decrypt: Callable[[str], str]
+) -> str | None:
+    """A secret key's value in force, decrypted when an administrator stored it."""
+    row = await session.get(AppSetting, key)
+    if row is None:
+        return plain(getattr(settings, key, None))
+    return decrypt(row.value) if row.value else None
 
 
 async def registration_open(session: AsyncSession, settings: Settings) -> bool:
@@ -161,12 +180,12 @@ async def update(
     for key, value in given.items():
         if key == DEFAULT_MODEL and isinstance(value, str):
             value = value.strip() or None
-        if key == SMTP_PASSWORD and value:
+        if key in SECRET_KEYS and value:
             value = encrypt(value) if encrypt is not None else None
         if value is None and key not in NULLABLE:
             await session.execute(delete(AppSetting).where(AppSetting.key == key))
             continue
-        await _put(session, key, value or None if key == SMTP_PASSWORD else value)
+        await _put(session, key, value or None if key in SECRET_KEYS else value)
     if given:
         await _put(session, VERSION, await version(session) + 1)
         await activity_service.record(
