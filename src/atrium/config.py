@@ -70,7 +70,6 @@ class Settings(BaseSettings):
         default=[], description="Directories under which local paths may be audited."
     )
     allow_private_repositories: bool = False
-    audit_concurrency: int = 2
     audit_clone_timeout_seconds: float = 300.0
     audit_max_repository_bytes: int = 2 * 1024 * 1024 * 1024
     audit_max_archive_files: int = 200_000

@@ -271,19 +271,22 @@ def test_usage_counts_files_scanned_and_report_storage(client, run, app, create_
     assert sum(day["filesScanned"] for day in history["data"]) == 10
 
 
-def test_plan_quota_refuses_new_audits_with_429(client, run, app, create_user, planted_path):
+def test_plan_quota_refuses_new_audits_with_429(client, run, app, admin, create_user, planted_path):
     owner = create_user()
+    tier = {"name": "ten-files", "files_scanned": 10}
+    assert client.post("/api/v1/admin/tiers", json=tier, headers=admin.headers).status_code == 201
+    assigned = client.put(
+        f"/api/v1/admin/users/{owner.id}/tier", json={"tier": "ten-files"}, headers=admin.headers
+    )
+    assert assigned.status_code == 200, assigned.text
     finished(client, run, app, owner.headers, repository=str(planted_path))  # 10 files
+    stats = client.get("/api/v1/usage/stats", headers=owner.headers).json()
+    assert stats["filesScanned"] == 10 and stats["monthlyLimit"] == 10
 
-    async def ten_files(_session, _user_id):
-        return 10, None
-
-    app.state.files_scanned_limit = ten_files
-    try:
-        response = start(client, owner.headers, repository=str(planted_path))
-    finally:
-        del app.state.files_scanned_limit
+    response = start(client, owner.headers, repository=str(planted_path))
     assert response.status_code == 429, response.text
     body = response.json()
-    assert body["code"] == "plan_quota_exceeded" and "10 files scanned a month" in body["detail"]
+    assert body["code"] == "plan_quota_exceeded"
+    assert "monthly limit of 10 files scanned" in body["detail"]
+    assert int(response.headers["Retry-After"]) > 0
     assert client.get(AUDITS, headers=owner.headers).json()["total"] == 1

@@ -1,4 +1,4 @@
-from atrium.errors import BadRequest, NotFound, TooManyRequests
+from atrium.errors import BadRequest, NotFound
 
 
 class AuditNotFound(NotFound):
@@ -24,8 +24,3 @@ class InvalidReportFormat(BadRequest):
 class ReportMissing(NotFound):
     code = "report_not_found"
     detail = "The report file is missing"
-
-
-class PlanQuotaExceeded(TooManyRequests):
-    code = "plan_quota_exceeded"
-    detail = "The plan's monthly limit of files scanned is used up"

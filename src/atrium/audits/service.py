@@ -3,7 +3,7 @@ serving its reports, and the figures that usage pages read."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from atrium.audits.errors import (
     AuditNotFound,
     InvalidReportFormat,
     InvalidSource,
-    PlanQuotaExceeded,
     ReportMissing,
     ReportNotReady,
 )
@@ -31,6 +30,7 @@ from atrium.errors import AtriumError
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
 from atrium.jobs import service as jobs_service
+from atrium.tiers import service as tiers_service
 
 KIND = "audit"  # the job kind whose runner is audits.runner.run_audit
 MAX_PAGE = 1000
@@ -40,7 +40,6 @@ ARCHIVE_TYPES = frozenset(
 )  # fmt: skip
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 # (session, user_id) -> (monthly files-scanned limit or None, when it resets)
-FilesLimit = Callable[[AsyncSession, int], Awaitable[tuple[int | None, datetime | None]]]
 
 
 def _visible(principal: Principal, action: str) -> ColumnElement[bool]:
@@ -62,25 +61,6 @@ async def get_owned(
 
 def work_dir(settings: Settings, audit_id: int) -> Path:
     return settings.data_dir / "audits" / str(audit_id)
-
-
-async def _check_quota(
-    session: AsyncSession, principal: Principal, files_limit: FilesLimit | None
-) -> None:
-    if files_limit is None:
-        return
-    limit, resets_at = await files_limit(session, principal.user_id)
-    if limit is None:
-        return
-    used = await files_scanned_this_month(session, principal.user_id)
-    if used >= limit:
-        resets = resets_at.isoformat().replace("+00:00", "Z") if resets_at else None
-        raise PlanQuotaExceeded(
-            f"Your plan allows {limit} files scanned a month and {used} have been scanned; "
-            f"the limit resets at {resets or 'the start of next month'}",
-            limit="files_scanned",
-            resets_at=resets,
-        )
 
 
 async def _source_of(
@@ -127,13 +107,12 @@ async def create(
     principal: Principal,
     settings: Settings,
     data: AuditCreate,
-    *,
-    files_limit: FilesLimit | None = None,
 ) -> Audit:
     """Check the source and the plan's quota, store the audit and queue its job (which the
     job engine dispatches after the commit)."""
     source = await _source_of(session, principal, settings, data)
-    await _check_quota(session, principal, files_limit)
+    # the size of an audit is known only once it ran: refused when the month's use is at the limit
+    await tiers_service.check_quota(session, principal.user_id, "files_scanned")
     audit = Audit(user_id=principal.user_id, status="pending", progress=0.0, **source)
     session.add(audit)
     await session.flush()
@@ -258,6 +237,9 @@ async def files_scanned_since(session: AsyncSession, user_id: int, since: dateti
         )
     )
     return int(total or 0)
+
+
+tiers_service.register_usage_counter("files_scanned", files_scanned_since)
 
 
 async def files_scanned_this_month(session: AsyncSession, user_id: int) -> int:

@@ -99,13 +99,7 @@ async def create_audit(
     response: Response,
 ) -> AuditOut:
     state = request.app.state
-    audit = await audits_service.create(
-        session,
-        principal,
-        state.settings,
-        body,
-        files_limit=getattr(state, "files_scanned_limit", None),
-    )
+    audit = await audits_service.create(session, principal, state.settings, body)
     response.headers["Location"] = f"/api/v1/audits/{audit.id}"
     return shape(audit)
 
