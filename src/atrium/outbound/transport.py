@@ -35,6 +35,8 @@ MAX_CONNECTIONS_PER_ORIGIN = 100
 MAX_IDLE_PER_ORIGIN = 64
 DRAIN_SECONDS = 5.0
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+NO_ANSWER = "the server closed the connection without answering"
+NOT_RESENT = NO_ANSWER + "; the request was not sent again because the server may have acted on it"
 Origin = tuple[str, str, int, bool]  # scheme, host, port, private addresses allowed
 
 
@@ -321,18 +323,17 @@ class LeanTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout") or {}
         pool = self.pools.get(origin) or self._new_pool(origin)
         payload = _head(request) + await request.aread()
-        retry = request.method in IDEMPOTENT
+        retried = False
         while True:
             connection = await pool.acquire(self._connector(origin, timeouts), timeouts.get("pool"))
             try:
                 return await self._exchange(connection, payload, timeouts, request.method)
             except _NotAnswered:
-                if not retry:
-                    raise httpx.RemoteProtocolError(
-                        "the server closed the connection without answering; the request was "
-                        "not sent again because the server may have acted on it"
-                    ) from None
-                retry = False
+                if request.method not in IDEMPOTENT:
+                    raise httpx.RemoteProtocolError(NOT_RESENT) from None
+                if retried:
+                    raise httpx.RemoteProtocolError(NO_ANSWER + ", twice") from None
+                retried = True
 
     def _new_pool(self, origin: Origin) -> _Pool:
         pool = self.pools[origin] = _Pool(self.max_connections, self.max_idle)
@@ -425,7 +426,7 @@ async def _read_head(
         if not data:
             if connection.reused and not answered:
                 raise _NotAnswered()
-            raise httpx.RemoteProtocolError("the server closed the connection without answering")
+            raise httpx.RemoteProtocolError(NO_ANSWER)
         answered = True
         _feed(parser, data)
     return parser, parsed
