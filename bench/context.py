@@ -33,6 +33,7 @@ class BenchContext:
     hello_pid: int | None = None
     admin: Admin | None = None
     admin_error: str | None = None
+    peer: "BenchContext | None" = None  # the scenario's second server, when it names one
     _api_key: str | None = field(default=None, repr=False)
 
     def require_admin(self) -> Admin:

@@ -79,6 +79,7 @@ class Scenario:
     track_rss: bool = False
     max_rss_growth_mib: float | None = None
     server: str = "atrium"  # or "stock": Atrium on the libraries it replaced (aiosqlite, httpx)
+    peer: str | None = None  # a second server the setup gets as `ctx.peer` (a `SERVER_ENV` key)
     in_default_run: bool = True  # False: runs only when --only names it (or with --all)
 
 

@@ -12,7 +12,7 @@ from bench.wrk import WrkResult
 Status = Literal["ok", "failed", "skipped"]
 COLUMNS = ["scenario", "rps", "p50 ms", "p99 ms", "CPU µs/req", "hello rps", "hello µs/req"]
 COLUMNS += ["vs hello"]
-COMPARE_COLUMNS = ["compare", "rps", "vs compare"]
+COMPARE_COLUMNS = ["compare", "rps", "µs/req", "vs compare"]
 
 
 @dataclass
@@ -27,6 +27,7 @@ class ScenarioResult:
     pct_of_hello: float | None = None  # median over rounds of rps / the paired hello's rps
     pct_of_compare: float | None = None
     cpu_us: float | None = None  # the server's CPU µs per request, median over rounds
+    compare_cpu_us: float | None = None  # the same for the compared server, when it is ours
     hello_cpu_us: float | None = None
     rounds: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
@@ -58,7 +59,8 @@ def row(result: ScenarioResult, with_compare: bool) -> list[str]:
     cells = [result.name, *figures(result.main), micros(result.cpu_us)]
     cells += [rps(result.hello), micros(result.hello_cpu_us), pct(result.pct_of_hello)]
     if with_compare:
-        cells += [result.compare_label or "", rps(result.compare), pct(result.pct_of_compare)]
+        cells += [result.compare_label or "", rps(result.compare), micros(result.compare_cpu_us)]
+        cells += [pct(result.pct_of_compare)]
     return [*cells, result.status.upper() if result.status == "failed" else result.status]
 
 

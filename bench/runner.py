@@ -33,7 +33,11 @@ from bench.rss import RssSampler
 from bench.servers import Launch, Server, atrium_launch, hello_launch, serve, server_env
 from bench.wrk import LoadSettings, Wrk, WrkResult, lua_script
 
-STOCK_ENV = {"ATRIUM_STOCK_LIBRARIES": "aiosqlite,httpx"}
+SERVER_ENV = {  # the Atriums a scenario may run on, by name; "atrium" is the default
+    "atrium": {},
+    "stock": {"ATRIUM_STOCK_LIBRARIES": "aiosqlite,httpx"},
+    "stock_httpx": {"ATRIUM_STOCK_LIBRARIES": "httpx"},  # only the outbound transport differs
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,8 @@ class RunOptions:
 
 
 class Servers:
-    """Atrium (and the hello-world) started at the beginning; the stock-library Atrium only
-    when a scenario asks for it."""
+    """Atrium (and the hello-world) started at the beginning; the stock-library Atriums only
+    when a scenario asks for one (as its server or its peer)."""
 
     def __init__(self, stack: AsyncExitStack, workdir: Path, options: RunOptions) -> None:
         self.stack = stack
@@ -71,11 +75,16 @@ class Servers:
         self.contexts: dict[str, BenchContext] = {}
 
     async def context_for(self, scenario: Scenario) -> BenchContext:
-        if scenario.server not in self.contexts:
-            self.contexts[scenario.server] = await start_atrium(
-                self.stack, self.workdir, self.options, self.contexts["atrium"], stock=True
+        ctx = await self.server(scenario.server)
+        ctx.peer = await self.server(scenario.peer) if scenario.peer else None
+        return ctx
+
+    async def server(self, name: str) -> BenchContext:
+        if name not in self.contexts:
+            self.contexts[name] = await start_atrium(
+                self.stack, self.workdir, self.options, self.contexts["atrium"], name=name
             )
-        return self.contexts[scenario.server]
+        return self.contexts[name]
 
 
 async def run(
@@ -117,15 +126,15 @@ async def start_servers(
         )
         return await new_context(stack, stand_in.url, hello, stand_in.pid)
     base = await new_context(stack, hello.url, hello, server_pid=None)
-    return await start_atrium(stack, workdir, options, base, stock=False)
+    return await start_atrium(stack, workdir, options, base, name="atrium")
 
 
 async def start_atrium(
-    stack: AsyncExitStack, workdir: Path, options: RunOptions, base: BenchContext, *, stock: bool
+    stack: AsyncExitStack, workdir: Path, options: RunOptions, base: BenchContext, *, name: str
 ) -> BenchContext:
-    name = "atrium-stock" if stock else "atrium"
     credentials = admin_setup.new_credentials()
-    extra = {**credentials.env, **options.server_env, **(STOCK_ENV if stock else {})}
+    extra = {**credentials.env, **options.server_env, **SERVER_ENV[name]}
+    name = name if name == "atrium" else "atrium-" + name.replace("_", "-")
     env = server_env(workdir / f"{name}-data", extra)
     launch = dataclasses.replace(atrium_launch(workdir, env), name=name)
     atrium = await stack.enter_async_context(start(launch, options))
@@ -215,6 +224,9 @@ class Measurer:
     def pid_of(self, target: Target) -> int | None:
         if target.base_url == self.ctx.hello_url:
             return self.ctx.hello_pid
+        peer = self.ctx.peer
+        if peer is not None and target.base_url == peer.base_url:
+            return peer.server_pid
         return self.ctx.server_pid if target.base_url is None else None
 
     async def warm_up(self, target: Target, name: str) -> None:
@@ -301,6 +313,7 @@ async def measure_plan(
         result.pct_of_hello = statistics.median(ratios) if ratios else None
     if plan.compare_to is not None:
         result.compare, result.compare_label = compare.combined(), plan.compare_label
+        result.compare_cpu_us = compare.cpu()
         result.problems += [f"{plan.compare_label}: {p}" for p in result.compare.problems]
     if sampler is not None:
         check_rss(result, scenario, sampler)

@@ -23,7 +23,7 @@ def upstream() -> Iterator[tuple[OpenAIUpstream, str]]:
 
 
 def test_stock_libraries_are_used_and_serve(client, app, upstream, module_admin, create_user):
-    from atrium.llm.adapters.http import ProviderTransport
+    from atrium.outbound.http import ProviderTransport
 
     assert app.state.settings.stock_libraries == ["aiosqlite", "httpx"]
     assert isinstance(app.state.gateway.client._transport, ProviderTransport)

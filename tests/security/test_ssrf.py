@@ -8,6 +8,7 @@ import httpcore
 import httpx
 import pytest
 
+from atrium.outbound.http import make_client
 from atrium.security import ssrf
 from atrium.security.ssrf import (
     BlockedAddress,
@@ -167,6 +168,62 @@ async def test_slow_resolution_is_a_connect_timeout(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ssrf.anyio, "getaddrinfo", hanging)
     with pytest.raises(httpcore.ConnectTimeout):
         await GuardedNetworkBackend().connect_tcp("slow.example", 443, timeout=0.05)
+
+
+# --- the same, through the client the gateway and the adapters use ------------------
+
+
+async def test_production_client_connects_to_the_checked_address_with_the_original_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[tuple[str, ...]] = []
+
+    def accept_and_remember(host: str, addresses: Any) -> tuple[str, ...]:
+        checked.append(tuple(addresses))
+        return tuple(addresses)
+
+    monkeypatch.setattr(ssrf.anyio, "getaddrinfo", fake_resolver({"api.fake.test": ["127.0.0.1"]}))
+    monkeypatch.setattr(ssrf, "check_addresses", accept_and_remember)
+    fake = OpenAIUpstream()
+    with serve_app(fake.app) as base:
+        port = httpx.URL(base).port
+        async with make_client() as client:
+            response = await client.get(f"http://api.fake.test:{port}/v1/models")
+    assert response.status_code == 401  # reached the fake, which wants a key
+    assert checked == [("127.0.0.1",)]
+    assert fake.last.headers["host"] == f"api.fake.test:{port}"
+
+
+async def test_production_client_refuses_before_connecting() -> None:
+    fake = OpenAIUpstream()
+    with serve_app(fake.app) as base:
+        async with make_client() as client:
+            with pytest.raises(BlockedAddress):
+                await client.get(f"{base}/v1/models")
+    assert fake.requests == []
+
+
+async def test_production_client_checks_every_resolved_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolver = fake_resolver({"mixed.example": ["93.184.216.34", "127.0.0.1"]})
+    monkeypatch.setattr(ssrf.anyio, "getaddrinfo", resolver)
+    async with make_client() as client:
+        with pytest.raises(BlockedAddress, match=r"127\.0\.0\.1"):
+            await client.get("http://mixed.example/v1/models")
+
+
+async def test_production_client_slow_resolution_is_a_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def hanging(*_: Any, **__: Any) -> list[Any]:
+        await anyio.sleep(5)
+        return []
+
+    monkeypatch.setattr(ssrf.anyio, "getaddrinfo", hanging)
+    async with make_client() as client:
+        with pytest.raises(httpx.ConnectTimeout):
+            await client.get("https://slow.example/", timeout=httpx.Timeout(5, connect=0.05))
 
 
 @pytest.mark.parametrize(

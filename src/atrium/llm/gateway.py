@@ -26,7 +26,6 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import bearer, join_url, make_client, open_stream
 from atrium.llm.adapters.models import describe_models
 from atrium.llm.adapters.registry import get_adapter
 from atrium.llm.catalog import (
@@ -48,7 +47,6 @@ from atrium.llm.errors import (
     UpstreamRejected,
     UpstreamTimedOut,
 )
-from atrium.llm.fasthttp import make_fast_client
 from atrium.llm.limits import LimitSource, MemoryLimiter, RedisLimiter
 from atrium.llm.streams import (
     OPENAI_WIRE,
@@ -58,6 +56,7 @@ from atrium.llm.streams import (
     openai_wire_chat,
 )
 from atrium.llm.usage import UsageWriter
+from atrium.outbound.http import bearer, join_url, make_client, open_stream
 
 log = logging.getLogger("atrium.llm.gateway")
 T = TypeVar("T")
@@ -194,7 +193,7 @@ class Gateway:
         self.settings = state.settings
         self.sessions = state.db.sessions
         stock = "httpx" in self.settings.stock_libraries  # the bench's comparison
-        self.client: httpx.AsyncClient = make_client() if stock else make_fast_client()
+        self.client: httpx.AsyncClient = make_client(stock=stock)
         namespace = redis_namespace(self.settings.resolved_database_url)
         self.providers = ProviderCache(
             state.db.sessions, state.secrets.fernet, state.redis, namespace

@@ -17,7 +17,7 @@ import orjson
 
 from atrium.llm.adapters import shapes
 from atrium.llm.adapters.base import ProviderTarget, UpstreamError, UpstreamTimeout
-from atrium.llm.adapters.http import (
+from atrium.outbound.http import (
     ALLOW_PRIVATE,
     CONNECT_TIMEOUT,
     ERROR_TEXT_LIMIT,

@@ -9,13 +9,13 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import make_client
 from atrium.llm.adapters.registry import (
     UnknownProviderType,
     available_providers,
     get_adapter,
     provider_info,
 )
+from atrium.outbound.http import make_client
 
 __all__ = [
     "PROVIDER_TYPES",

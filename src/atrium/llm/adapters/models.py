@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from atrium.llm.adapters.base import ProviderTarget, UpstreamError
-from atrium.llm.adapters.http import api_root, bearer, expect_object, join_url, send
 from atrium.llm.adapters.registry import get_adapter
+from atrium.outbound.http import api_root, bearer, expect_object, join_url, send
 
 OPENAI_WIRE = frozenset({"openai", "together", "vllm", "custom"})
 CONTEXT_FIELDS = ("max_model_len", "context_length", "context_window", "max_context_length")

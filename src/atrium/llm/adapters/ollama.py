@@ -8,7 +8,7 @@ import httpx
 
 from atrium.llm.adapters import shapes
 from atrium.llm.adapters.base import ProviderTarget, UnsupportedOperation, UpstreamError
-from atrium.llm.adapters.http import (
+from atrium.outbound.http import (
     api_root,
     bearer,
     expect_object,

@@ -11,7 +11,7 @@ import httpx
 
 from atrium.llm.adapters import shapes
 from atrium.llm.adapters.base import ProviderTarget, UpstreamError
-from atrium.llm.adapters.http import (
+from atrium.outbound.http import (
     bearer,
     iter_sse,
     join_url,

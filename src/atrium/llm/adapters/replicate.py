@@ -23,7 +23,7 @@ from atrium.llm.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.llm.adapters.http import (
+from atrium.outbound.http import (
     api_root,
     bearer,
     expect_object,

@@ -6,6 +6,7 @@ error answers into UpstreamError / UpstreamTimeout with the provider's own messa
 """
 
 import functools
+import http.cookiejar
 import json as jsonlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -16,12 +17,13 @@ from typing import Any, NoReturn
 import httpcore
 import httpx
 
-from atrium.llm.adapters.base import ProviderTarget, UpstreamBlocked, UpstreamError, UpstreamTimeout
+from atrium.outbound.target import ProviderTarget, UpstreamBlocked, UpstreamError, UpstreamTimeout
+from atrium.outbound.transport import ALLOW_PRIVATE, LeanTransport
 from atrium.security.ssrf import BlockedAddress, GuardedNetworkBackend
 
-ALLOW_PRIVATE = "atrium.allow_private"  # request extension read by ProviderTransport
 CONNECT_TIMEOUT = 10.0
 ERROR_TEXT_LIMIT = 500
+STOCK_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
 
 
 @functools.cache
@@ -47,7 +49,8 @@ class _GuardedHTTPTransport(httpx.AsyncHTTPTransport):
 
 
 class ProviderTransport(httpx.AsyncBaseTransport):
-    """Routes each request to a guarded pool, or to an open one when the request allows it.
+    """httpx's own transport, kept for the bench's comparison (`stock_libraries=httpx`):
+    each request goes to a guarded pool, or to an open one when the request allows it.
 
     Guarded is the default, so a request that forgets to say anything is checked.
     """
@@ -65,24 +68,33 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         await self.open.aclose()
 
 
-def make_client(
-    *,
-    max_connections: int = 200,
-    max_keepalive_connections: int = 50,
-    keepalive_expiry: float = 30.0,
-) -> httpx.AsyncClient:
-    """The shared outbound client for providers: pooled, HTTP/1.1, never follows redirects.
+class _NoCookies(http.cookiejar.CookieJar):
+    """Providers get no cookies and keep none: nothing one caller's call sets reaches another's."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
+
+
+def make_client(*, stock: bool = False) -> httpx.AsyncClient:
+    """The shared outbound client for providers: pooled, HTTP/1.1, never follows redirects,
+    on the lean transport (`stock`: on httpx's own, for the bench's comparison).
 
     Environment proxies and .netrc are ignored (a proxy would defeat the SSRF check); the
     environment's CA bundle (SSL_CERT_FILE, SSL_CERT_DIR) is honoured.
     """
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive_connections,
-        keepalive_expiry=keepalive_expiry,
-    )
+    if stock:
+        limits = httpx.Limits(
+            max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0
+        )
+        transport: httpx.AsyncBaseTransport = ProviderTransport(limits)
+    else:
+        transport = LeanTransport(ssl_context=_ssl_context())
     return httpx.AsyncClient(
-        transport=ProviderTransport(limits),
+        transport=transport,
+        cookies=_NoCookies(),
         timeout=httpx.Timeout(60.0, connect=CONNECT_TIMEOUT),
         follow_redirects=False,
         trust_env=False,

@@ -1,0 +1,2 @@
+"""Outbound HTTP shared by every part that calls other servers: the pooled client, its
+transport, request helpers and stream parsers."""
