@@ -12,7 +12,7 @@ from atrium.billing import events
 from atrium.billing.lago import LagoClient
 from atrium.billing.tables import BillingUsageEvent
 from tests.billing.fake_lago import FakeLago
-from tests.llm.upstreams import serve_app
+from tests.gateway.upstreams import serve_app
 
 BILLING = "/api/v1/billing"
 REVENUE = "/api/v1/analytics/revenue"

@@ -17,7 +17,7 @@ from atrium.billing.errors import LagoNotConfigured
 from atrium.billing.tables import BillingSyncRun
 from atrium.config import Settings
 from atrium.db import after_commit, utcnow
-from atrium.llm import service as llm_service
+from atrium.usage import service as usage_service
 
 log = logging.getLogger("atrium.billing.sync")
 STALE_AFTER = timedelta(hours=1)
@@ -144,7 +144,7 @@ class SyncRunner:
         settings = app.state.settings
         if not lago.configured(settings):
             return
-        llm_service.on_usage_batch(
+        usage_service.on_usage_batch(
             app.state, lambda records: events.enqueue(app.state.db.sessions, records)
         )
         if settings.billing_sync_seconds > 0:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auditlog import service as auditlog_service
 from atrium.auth.principal import Principal
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as llm_analytics
 
 RANGES = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 # the histogram's upper edges (ms), matching the audit log's roll-up buckets

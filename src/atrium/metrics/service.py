@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auditlog.tables import LATENCY_BOUNDS_MS
 from atrium.jobs import metrics as jobs_metrics
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as llm_analytics
 
 
 async def snapshot(session: AsyncSession, state: Any) -> dict[str, Any]:

@@ -1,33 +1,9 @@
-"""Provider adapters: each provider's native wire format behind one OpenAI-shaped interface."""
+"""Only the outbound HTTP helpers (`http.py`) remain here; the adapters live in
+`atrium.providers.adapters`. `http.py` still imports its error and target types from this
+package's former `base` module, so that name is bound to the moved module (one class object,
+whichever path raises or catches it) until `http.py` imports from the new place."""
 
-from atrium.llm.adapters.base import (
-    PROVIDER_TYPES,
-    Adapter,
-    ProviderTarget,
-    UnsupportedOperation,
-    UpstreamBlocked,
-    UpstreamError,
-    UpstreamTimeout,
-)
-from atrium.llm.adapters.http import make_client
-from atrium.llm.adapters.registry import (
-    UnknownProviderType,
-    available_providers,
-    get_adapter,
-    provider_info,
-)
+import sys
+from importlib import import_module
 
-__all__ = [
-    "PROVIDER_TYPES",
-    "Adapter",
-    "ProviderTarget",
-    "UnknownProviderType",
-    "UnsupportedOperation",
-    "UpstreamBlocked",
-    "UpstreamError",
-    "UpstreamTimeout",
-    "available_providers",
-    "get_adapter",
-    "make_client",
-    "provider_info",
-]
+sys.modules[f"{__name__}.base"] = import_module("atrium.providers.adapters.base")

@@ -19,8 +19,8 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import Forbidden
-from atrium.llm import analytics
 from atrium.tiers import service as tiers_service
+from atrium.usage import analytics
 
 router = APIRouter(prefix="/api/v1/llm/usage", tags=["ops center"])
 UsageRead = Annotated[Principal, Depends(require("usage", "read"))]

@@ -15,7 +15,7 @@ from atrium.auditlog import service as auditlog_service
 from atrium.auditlog.auth import LogsRead
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as llm_analytics
 from atrium.users import service as users_service
 
 router = APIRouter(prefix="/vault/admin/audit", tags=["vault"])

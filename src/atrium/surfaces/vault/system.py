@@ -12,9 +12,9 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.auth.websocket import accept, websocket_principal
 from atrium.db import SessionDep
-from atrium.llm import analytics as llm_analytics
 from atrium.system import telemetry
 from atrium.system.schemas import GpuRead, ResourcesRead
+from atrium.usage import analytics as llm_analytics
 
 router = APIRouter(prefix="/vault", tags=["vault"])
 ws_router = APIRouter()
