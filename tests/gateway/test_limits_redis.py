@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from atrium.app import create_app
 from tests import services
 from tests.gateway.test_limits import (  # noqa: F401 - the same checks, run against Redis
+    CHAT,
     chat,
     limit_user,
     provider,
@@ -43,3 +44,32 @@ def test_two_processes_share_the_counters(client, app, provider, create_user):  
             assert chat(client, fresh.headers).status_code == 404
         finally:
             other.post(f"/api/v1/llm/providers/{pid}/toggle", headers=admin)
+
+
+def test_a_concurrent_burst_never_passes_the_limit(client, app, provider, create_user):  # noqa: F811
+    """Thirty requests at once against a limit of five: each check and its increment are one
+    step in Redis, so no request can pass a check that another has already used up."""
+    import asyncio
+    import time
+
+    import httpx
+
+    user = create_user("user")
+    limit_user(client, provider, user, rpm_limit=5)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://atrium") as burster:
+            replies = await asyncio.gather(
+                *(
+                    burster.post("/v1/chat/completions", json=CHAT, headers=user.headers)
+                    for _ in range(30)
+                )
+            )
+        return [reply.status_code for reply in replies]
+
+    first_minute = int(time.time() // 60)
+    statuses = client.portal.call(burst)
+    minutes = int(time.time() // 60) - first_minute + 1  # a burst may straddle two windows
+    assert statuses.count(200) + statuses.count(429) == 30
+    assert 5 <= statuses.count(200) <= 5 * minutes

@@ -14,8 +14,8 @@ from atrium.auth.principal import Principal
 from atrium.errors import AtriumError
 from atrium.gateway import chat, embeddings, probing, routing, streaming
 from atrium.gateway.limits import LimitSource, MemoryLimiter
-from atrium.gateway.redis_limits import RedisLimiter
 from atrium.gateway.probing import InferenceHealth
+from atrium.gateway.redis_limits import RedisLimiter
 from atrium.gateway.tokens import count_message_tokens, count_tokens
 from atrium.providers import service as providers_service
 from atrium.providers.service import ProviderEntry
