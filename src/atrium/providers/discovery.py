@@ -3,7 +3,8 @@ providers that serve what they list (none pinned) are asked again before the ans
 
 Two guards keep a bad model name from hammering upstreams: a provider is asked at most once
 per `PROVIDER_INTERVAL`, and a model still unknown afterwards is answered 404 from memory for
-`MISS_TTL` seconds (per user, since users see different providers).
+`MISS_TTL` seconds (per user, since users see different providers). Both are bounded TTL
+caches, so a flood of made-up model names cannot grow them without limit.
 """
 
 import asyncio
