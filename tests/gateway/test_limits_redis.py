@@ -1,5 +1,9 @@
 """The same limits with counters in a real Redis, shared by two app instances."""
 
+import asyncio
+import time
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -49,11 +53,6 @@ def test_two_processes_share_the_counters(client, app, provider, create_user):  
 def test_a_concurrent_burst_never_passes_the_limit(client, app, provider, create_user):  # noqa: F811
     """Thirty requests at once against a limit of five: each check and its increment are one
     step in Redis, so no request can pass a check that another has already used up."""
-    import asyncio
-    import time
-
-    import httpx
-
     user = create_user("user")
     limit_user(client, provider, user, rpm_limit=5)
 

@@ -1,6 +1,13 @@
-"""Provider adapters: each provider's native wire format behind one OpenAI-shaped interface."""
+"""Provider adapters: each provider's native wire format behind one OpenAI-shaped interface.
 
-from atrium.llm.adapters.http import make_client
+The registry and the HTTP client factory are looked up on first use: the adapters import the
+outbound HTTP helpers (`atrium.llm.adapters.http`), which import this package's `base`, so
+importing the package itself stays free of that cycle whichever side is imported first.
+"""
+
+from importlib import import_module
+from typing import Any
+
 from atrium.providers.adapters.base import (
     PROVIDER_TYPES,
     Adapter,
@@ -10,12 +17,14 @@ from atrium.providers.adapters.base import (
     UpstreamError,
     UpstreamTimeout,
 )
-from atrium.providers.adapters.registry import (
-    UnknownProviderType,
-    available_providers,
-    get_adapter,
-    provider_info,
-)
+
+_LAZY = {
+    "UnknownProviderType": "atrium.providers.adapters.registry",
+    "available_providers": "atrium.providers.adapters.registry",
+    "get_adapter": "atrium.providers.adapters.registry",
+    "provider_info": "atrium.providers.adapters.registry",
+    "make_client": "atrium.llm.adapters.http",
+}
 
 __all__ = [
     "PROVIDER_TYPES",
@@ -31,3 +40,9 @@ __all__ = [
     "make_client",
     "provider_info",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
