@@ -116,7 +116,7 @@ def bulk_insert(path: Path, records: list[tuple]) -> None:
 
 async def rebuild(path: Path) -> int:
     from atrium.db import Database
-    from atrium.llm.usage import rebuild_rollups
+    from atrium.usage.writer import rebuild_rollups
 
     database = Database(f"sqlite+aiosqlite:///{path}")
     try:

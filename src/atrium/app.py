@@ -25,7 +25,7 @@ log = logging.getLogger("atrium")
 # Each module exposes `router`; a surface module may expose several (`routers`).
 ROUTER_MODULES = (
     "atrium.health.router",
-    "atrium.llm.openai_router",  # early: the gateway's hot path matches after few routers
+    "atrium.gateway.router",  # early: the gateway's hot path matches after few routers
     "atrium.conversations.router",  # early too: the workspace's sidebar list (issue 5)
     "atrium.auth.router",
     "atrium.users.router",
@@ -36,7 +36,8 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.users",
     "atrium.surfaces.vault.keys",
     "atrium.surfaces.cloud003.auth",
-    "atrium.llm.router",
+    "atrium.providers.router",
+    "atrium.usage.router",
     "atrium.surfaces.forgetrace.usage",
     "atrium.surfaces.forgetrace.audits",
     "atrium.webhooks.router",

@@ -11,12 +11,13 @@ from atrium.db import Base
 from atrium.files import tables as files_tables
 from atrium.jobs import tables as jobs_tables
 from atrium.keys import tables as keys_tables
-from atrium.llm import tables as llm_tables
 from atrium.projects import tables as projects_tables
+from atrium.providers import tables as providers_tables
 from atrium.rbac import tables as rbac_tables
 from atrium.recovery import tables as recovery_tables
 from atrium.settings_store import tables as settings_store_tables
 from atrium.tiers import tables as tiers_tables
+from atrium.usage import tables as usage_tables
 from atrium.users import tables as users_tables
 from atrium.webhooks import tables as webhooks_tables
 
@@ -32,12 +33,13 @@ __all__ = [
     "files_tables",
     "jobs_tables",
     "keys_tables",
-    "llm_tables",
     "projects_tables",
+    "providers_tables",
     "rbac_tables",
     "recovery_tables",
     "settings_store_tables",
     "tiers_tables",
+    "usage_tables",
     "users_tables",
     "webhooks_tables",
 ]

@@ -11,8 +11,8 @@ from atrium.billing.tables import BillingSyncRun
 from tests.billing.fake_lago import FakeLago
 from tests.billing.helpers import make_customer, make_plan, subscribe
 from tests.billing.test_lago import populate
+from tests.gateway.upstreams import serve_app
 from tests.jobs.helpers import wait_for
-from tests.llm.upstreams import serve_app
 
 BILLING = "/api/v1/billing"
 SETTINGS = "/api/v1/admin/settings"

@@ -12,8 +12,8 @@ from atrium.billing import events
 from atrium.billing.lago import LagoClient, config_of
 from atrium.billing.tables import BillingUsageEvent
 from tests.billing.fake_lago import FakeLago
+from tests.gateway.upstreams import serve_app
 from tests.jobs.helpers import wait_for
-from tests.llm.upstreams import serve_app
 
 BILLING = "/api/v1/billing"
 REVENUE = "/api/v1/analytics/revenue"

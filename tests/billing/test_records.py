@@ -9,7 +9,7 @@ from pypdf import PdfReader
 
 from atrium.billing import invoicing
 from atrium.billing import service as billing_service
-from atrium.llm.tables import UsageRecord
+from atrium.usage.tables import UsageRecord
 from tests.billing.helpers import BILLING, days_ago, make_customer, make_plan, subscribe
 
 pytestmark = pytest.mark.filterwarnings("ignore")

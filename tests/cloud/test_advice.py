@@ -6,10 +6,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from atrium.llm.tables import UsageRecord
+from atrium.usage.tables import UsageRecord
 from tests.cloud.conftest import aws, iam_keys, wait_for_discoveries
-from tests.llm.helpers import add_provider
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.helpers import add_provider
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 
 @pytest.fixture(scope="module")

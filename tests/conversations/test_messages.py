@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from tests.conversations.asgi import json_post_scope
 from tests.files.samples import pdf_with_text, png
-from tests.llm.upstreams import serve_app
+from tests.gateway.upstreams import serve_app
 
 CONVERSATIONS = "/api/v1/conversations"
 

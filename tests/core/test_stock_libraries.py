@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import BACKEND
-from tests.llm.helpers import add_provider
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.helpers import add_provider
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 
 @pytest.fixture(scope="module")

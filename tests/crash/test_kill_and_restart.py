@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.crash.server import ServerProcess, wait_until
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 CHUNK = b"\0" * (256 * 1024)
 UPLOAD_BYTES = 500 * 1024 * 1024

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.llm.helpers import add_provider, usage_rows
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.helpers import add_provider, usage_rows
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 CONVERSATIONS = "/api/v1/conversations"
 REPLY = "one two three four five six seven eight"

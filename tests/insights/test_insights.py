@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from atrium.llm.usage import write_batch
+from atrium.usage.writer import write_batch
 
 LATENCIES = [50, 150, 700, 1500, 3000, 8000, 20, 30, 40, 60]
 TWO_DAYS = 2 * 86400

@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from atrium.llm.usage import write_batch
+from atrium.usage.writer import write_batch
 
 TOKEN = "scrape-token-for-tests"
 

@@ -17,7 +17,7 @@ from atrium.security.ssrf import (
     resolve_checked,
     validate_base_url,
 )
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.llm.helpers import add_provider, flush
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.helpers import add_provider, flush
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 USAGE = "/api/v1/llm/usage"
 CONFIG = "/api/v1/llm-config"

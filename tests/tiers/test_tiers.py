@@ -6,8 +6,8 @@ import pytest
 
 from atrium.tiers import service as tiers_service
 from atrium.tiers.errors import PlanQuotaExceeded
-from tests.llm.helpers import add_provider, flush
-from tests.llm.upstreams import OpenAIUpstream, serve_app
+from tests.gateway.helpers import add_provider, flush
+from tests.gateway.upstreams import OpenAIUpstream, serve_app
 
 TIERS = "/api/v1/admin/tiers"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}

@@ -21,7 +21,7 @@ from atrium.billing.tables import (
     BillingSubscription,
 )
 from atrium.db import utcnow
-from atrium.llm import service as llm_service
+from atrium.usage import service as usage_service
 
 log = logging.getLogger("atrium.billing.invoicing")
 Sub = BillingSubscription
@@ -66,7 +66,7 @@ async def _usage_lines(
     if user_id is None or end <= start:
         return []
     lines = []
-    for row in await llm_service.metered_usage(session, user_id, start, end):
+    for row in await usage_service.metered_usage(session, user_id, start, end):
         tokens = int(row["input_tokens"]) + int(row["output_tokens"])
         if tokens == 0 and not row["cost_usd"]:
             continue

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.billing import periods
 from atrium.billing import service as billing_service
 from atrium.db import utcnow
-from atrium.llm import service as llm_service
 from atrium.tiers import service as tiers_service
 from atrium.tiers.errors import TierNotFound
+from atrium.usage import service as usage_service
 
 
 async def _limits(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
@@ -37,7 +37,7 @@ async def summary(session: AsyncSession, state: Any, user_id: int) -> dict[str, 
         plan = subscription = None
         customer = await billing_service.customer_of_user(session, user_id)
         start, end = periods.calendar_month(now)
-    rows = await llm_service.metered_usage(session, user_id, start, end)
+    rows = await usage_service.metered_usage(session, user_id, start, end)
     input_tokens = sum(int(row["input_tokens"]) for row in rows)
     output_tokens = sum(int(row["output_tokens"]) for row in rows)
     limits = await _limits(session, user_id)

@@ -19,7 +19,7 @@ from atrium.billing.tables import BillingSyncRun
 from atrium.config import Settings
 from atrium.db import utcnow
 from atrium.jobs import service as jobs_service
-from atrium.llm import service as llm_service
+from atrium.usage import service as usage_service
 
 log = logging.getLogger("atrium.billing.sync")
 KIND = "billing.sync"
@@ -149,7 +149,7 @@ class EventSender:
                 await client.close()
 
     async def on_start(self, app: FastAPI) -> None:
-        llm_service.on_usage_batch(app.state, self._forward)
+        usage_service.on_usage_batch(app.state, self._forward)
         if app.state.settings.lago_events_flush_seconds > 0:
             self.task = asyncio.get_running_loop().create_task(self._loop())
 

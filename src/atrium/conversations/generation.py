@@ -31,7 +31,7 @@ from atrium.errors import AtriumError, NotFound, ServiceUnavailable
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
-from atrium.llm.tokens import count_message_tokens, count_tokens
+from atrium.gateway.service import count_message_tokens, count_tokens
 from atrium.settings_store import service as settings_service
 
 SEARCH_UNAVAILABLE = "Web search is unavailable: no search endpoint is configured"

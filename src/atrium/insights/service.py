@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auditlog import service as auditlog_service
 from atrium.auth.principal import Principal
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as usage_analytics
 
 RANGES = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
 # the histogram's upper edges (ms), matching the audit log's roll-up buckets
@@ -51,8 +51,8 @@ async def insights(session: AsyncSession, principal: Principal, range_: str) -> 
     now = datetime.now(UTC)
     since = now - timedelta(days=days)
     traffic = await auditlog_service.traffic(session, since)
-    usage = await llm_analytics.overview(session, principal, days + 1 if days == 1 else days)
-    models = await llm_analytics.by_model(session, principal, days + 1 if days == 1 else days)
+    usage = await usage_analytics.overview(session, principal, days + 1 if days == 1 else days)
+    models = await usage_analytics.by_model(session, principal, days + 1 if days == 1 else days)
     tokens_by_day = {day["date"]: day["tokens"] for day in usage["daily_breakdown"]}
     dates = sorted(set(traffic["per_day"]) | {d for d, t in tokens_by_day.items() if t})
     requests, histogram = traffic["requests"], traffic["histogram"]

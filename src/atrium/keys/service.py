@@ -207,3 +207,12 @@ async def count_active_by_user(session: AsyncSession, user_ids: list[int]) -> di
         .group_by(ApiKey.user_id)
     )
     return dict(rows.tuples().all())
+
+
+async def llm_limits(session: AsyncSession, key_id: int) -> Any | None:
+    """The key's own gateway limits (`rpm_limit`, `tpm_limit`, `monthly_budget_usd`, each
+    None or 0 when unset), or None when the key does not exist."""
+    statement = select(ApiKey.rpm_limit, ApiKey.tpm_limit, ApiKey.monthly_budget_usd).where(
+        ApiKey.id == key_id
+    )
+    return (await session.execute(statement)).first()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auditlog.tables import LATENCY_BOUNDS_MS
 from atrium.jobs import metrics as jobs_metrics
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as usage_analytics
 
 
 async def snapshot(session: AsyncSession, state: Any) -> dict[str, Any]:
@@ -27,7 +27,7 @@ async def snapshot(session: AsyncSession, state: Any) -> dict[str, Any]:
         "requests": dict(writer.stats.counts),
         "latency": {key: list(value) for key, value in writer.stats.latency.items()},
         "jobs": await jobs_metrics.counts_by_kind_status(session),
-        "llm": await llm_analytics.totals_by_model(session),
+        "llm": await usage_analytics.totals_by_model(session),
         "pool": {
             "size": pool.size() if hasattr(pool, "size") else 0,
             "checked_out": pool.checkedout() if hasattr(pool, "checkedout") else 0,

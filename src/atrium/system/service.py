@@ -10,12 +10,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from atrium.llm.adapters.base import UpstreamError
-from atrium.llm.adapters.registry import get_adapter
-
 log = logging.getLogger("atrium.system")
 PROBE_TTL = 10.0
-PROBE_TIMEOUT = 3.0
+PROBE_TIMEOUT = 3.0  # Redis
 HISTORY_SECONDS = 30 * 86400
 SAMPLE_EVERY = 60.0
 
@@ -46,31 +43,8 @@ class InferenceProbe:
             return self.result
 
     async def _probe(self, gateway: Any) -> ServiceState:
-        entries = [e for e in await gateway.providers.global_entries() if e.enabled]
-        model = await gateway.admin_default_model()
-        if not model:
-            model = next((m for e in entries for m in e.models), None)
-        entry = _serving(entries, model)
-        if entry is None:
-            detail = "no enabled global provider serves the default model"
-            return ServiceState("inference", "not_configured", detail)
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT):
-                await get_adapter(entry.type).list_models(gateway.client, entry.target)
-        except (UpstreamError, TimeoutError) as exc:
-            detail = f"{entry.name} ({entry.type}) does not answer: {exc or type(exc).__name__}"
-            return ServiceState("inference", "down", detail[:300])
-        return ServiceState("inference", "running", f"{model} on {entry.name} ({entry.type})")
-
-
-def _serving(entries: list[Any], model: str | None) -> Any:
-    if not model:
-        return None
-    prefix, _, rest = model.partition("/")
-    for entry in entries:
-        if rest and entry.name.lower() == prefix.lower():
-            return entry
-    return next((entry for entry in entries if entry.serves(model)), None)
+        health = await gateway.inference_health()
+        return ServiceState("inference", health.status, health.detail)
 
 
 async def _database(state: Any) -> ServiceState:

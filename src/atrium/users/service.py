@@ -427,3 +427,12 @@ async def set_password(
 def may_manage(user: User, actor_role: str) -> None:
     """Raise unless `actor_role` may act on `user`'s account (admins' accounts: admins only)."""
     _guard_admin_account(user, actor_role)
+
+
+async def llm_limits(session: AsyncSession, user_id: int) -> Any | None:
+    """The user's own gateway limits (`rpm_limit`, `tpm_limit`, `monthly_budget_usd`, each
+    None or 0 when unset), or None when the user does not exist."""
+    statement = select(User.rpm_limit, User.tpm_limit, User.monthly_budget_usd).where(
+        User.id == user_id
+    )
+    return (await session.execute(statement)).first()

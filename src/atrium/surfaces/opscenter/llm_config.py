@@ -17,10 +17,10 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, Forbidden, NotFound, Unprocessable
-from atrium.llm import analytics
-from atrium.llm import service as llm_service
-from atrium.llm.adapters.registry import available_providers
-from atrium.llm.schemas import ProviderCreate, ProviderUpdate
+from atrium.providers import service as providers_service
+from atrium.providers.adapters.registry import available_providers
+from atrium.providers.schemas import ProviderCreate, ProviderUpdate
+from atrium.usage import analytics
 
 router = APIRouter(prefix="/api/v1/llm-config", tags=["ops center"])
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
@@ -218,21 +218,21 @@ def _changes(principal: Principal) -> None:
 
 
 async def _globals(session: SessionDep, principal: Principal, kind: str) -> list[dict[str, Any]]:
-    providers = await llm_service.list_providers(session, principal)
-    reads = [llm_service.provider_read(p) for p in providers if p.owner_id is None]
+    providers = await providers_service.list_providers(session, principal)
+    reads = [providers_service.provider_read(p) for p in providers if p.owner_id is None]
     return [read for read in reads if kind_of(read)[0] == kind]
 
 
 async def _one(session: SessionDep, principal: Principal, provider_id: int, kind: str):
-    provider = await llm_service.get_provider(session, principal, provider_id)
-    read = llm_service.provider_read(provider)
+    provider = await providers_service.get_provider(session, principal, provider_id)
+    read = providers_service.provider_read(provider)
     if provider.owner_id is not None or kind_of(read)[0] != kind:
         raise NotFound("Server not found" if kind == "server" else "API key not found")
     return provider, read
 
 
-def _gateway(request: Request):
-    return request.app.state.gateway
+def _cache(request: Request):
+    return request.app.state.provider_cache
 
 
 def _key_given(value: str | None) -> str | None:
@@ -243,29 +243,27 @@ def _key_given(value: str | None) -> str | None:
 async def _create(
     request: Request, session: SessionDep, principal: Principal, data: ProviderCreate
 ):
-    gateway = _gateway(request)
-    return await llm_service.create_provider(
+    return await providers_service.create_provider(
         session,
         principal,
         data,
         fernet=request.app.state.secrets.fernet,
-        cache=gateway.providers,
-        client=gateway.client,
+        cache=_cache(request),
+        client=request.app.state.provider_client,
     )
 
 
 async def _update(
     request: Request, session: SessionDep, principal: Principal, pid: int, data: ProviderUpdate
 ):
-    gateway = _gateway(request)
-    return await llm_service.update_provider(
+    return await providers_service.update_provider(
         session,
         principal,
         pid,
         data,
         fernet=request.app.state.secrets.fernet,
-        cache=gateway.providers,
-        client=gateway.client,
+        cache=_cache(request),
+        client=request.app.state.provider_client,
     )
 
 
@@ -325,7 +323,7 @@ async def create_server(
         enabled=True if body.enabled is None else body.enabled,
     )
     provider = await _create(request, session, principal, data)
-    return server_read(llm_service.provider_read(provider))
+    return server_read(providers_service.provider_read(provider))
 
 
 @router.put("/servers/{server_id}", response_model=ServerRead)
@@ -350,7 +348,7 @@ async def update_server(
         ProviderUpdate, **{k: v for k, v in changes.items() if v is not None or k == "api_base"}
     )
     provider = await _update(request, session, principal, server_id, data)
-    return server_read(llm_service.provider_read(provider))
+    return server_read(providers_service.provider_read(provider))
 
 
 @router.delete("/servers/{server_id}", response_model=Deleted)
@@ -359,9 +357,7 @@ async def delete_server(
 ) -> dict:
     _changes(principal)
     await _one(session, principal, server_id, "server")
-    await llm_service.delete_provider(
-        session, principal, server_id, cache=_gateway(request).providers
-    )
+    await providers_service.delete_provider(session, principal, server_id, cache=_cache(request))
     return {"id": str(server_id), "deleted": True}
 
 
@@ -371,8 +367,8 @@ async def test_server(
 ) -> dict:
     _reads(principal)
     await _one(session, principal, server_id, "server")
-    result = await llm_service.test_provider(
-        session, principal, server_id, gateway=_gateway(request)
+    result = await providers_service.test_provider(
+        session, principal, server_id, cache=_cache(request), probe=request.app.state.provider_probe
     )
     return {
         "server_id": str(server_id),
@@ -429,7 +425,7 @@ async def create_key(
         enabled=True if body.enabled is None else body.enabled,
     )
     provider = await _create(request, session, principal, data)
-    return key_read(llm_service.provider_read(provider), None)
+    return key_read(providers_service.provider_read(provider), None)
 
 
 @router.put("/api-keys/{key_id}", response_model=KeyRead)
@@ -441,7 +437,7 @@ async def update_key(
     changes = {"name": body.key_name, "api_key": _key_given(body.api_key), "enabled": body.enabled}
     data = _build(ProviderUpdate, **{k: v for k, v in changes.items() if v is not None})
     provider = await _update(request, session, principal, key_id, data)
-    read = llm_service.provider_read(provider)
+    read = providers_service.provider_read(provider)
     totals = await analytics.provider_totals(session, [read["name"]])
     return key_read(read, totals.get(read["name"]))
 
@@ -452,7 +448,7 @@ async def delete_key(
 ) -> dict:
     _changes(principal)
     await _one(session, principal, key_id, "key")
-    await llm_service.delete_provider(session, principal, key_id, cache=_gateway(request).providers)
+    await providers_service.delete_provider(session, principal, key_id, cache=_cache(request))
     return {"id": str(key_id), "deleted": True}
 
 
@@ -462,7 +458,9 @@ async def test_key(
 ) -> dict:
     _reads(principal)
     await _one(session, principal, key_id, "key")
-    result = await llm_service.test_provider(session, principal, key_id, gateway=_gateway(request))
+    result = await providers_service.test_provider(
+        session, principal, key_id, cache=_cache(request), probe=request.app.state.provider_probe
+    )
     return {
         "key_id": str(key_id),
         "success": result["ok"],

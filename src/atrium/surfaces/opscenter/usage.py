@@ -19,8 +19,8 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import Forbidden
-from atrium.llm import analytics
 from atrium.tiers import service as tiers_service
+from atrium.usage import analytics
 
 router = APIRouter(prefix="/api/v1/llm/usage", tags=["ops center"])
 UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
@@ -119,7 +119,9 @@ def _percent_change(now: float, before: float) -> float:
 
 async def _quota(session: SessionDep, principal: Principal) -> dict[str, Any]:
     tier = await tiers_service.effective_tier(session, principal.user_id)
-    used = (await analytics.forgetrace_stats(session, principal))["llmTokens"]
+    last = analytics.today()
+    month = await analytics.own_daily(session, principal.user_id, last.replace(day=1), last)
+    used = sum(figures["tokens"] for figures in month.values())
     return {"tier": tier.name, "llm_tokens_limit": tier.llm_tokens, "llm_tokens_used": used}
 
 

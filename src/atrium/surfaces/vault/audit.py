@@ -15,7 +15,7 @@ from atrium.auditlog import service as auditlog_service
 from atrium.auditlog.auth import LogsRead
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.llm import analytics as llm_analytics
+from atrium.usage import analytics as usage_analytics
 from atrium.users import service as users_service
 
 router = APIRouter(prefix="/vault/admin/audit", tags=["vault"])
@@ -125,7 +125,7 @@ async def get_vault_audit_stats(
     since = start_time or datetime.now(UTC) - timedelta(days=30)
     days = max(1, (datetime.now(UTC) - since.astimezone(UTC)).days + 1)
     traffic = await auditlog_service.traffic(session, since)
-    models = await llm_analytics.by_model(session, principal, min(days, 3650))
+    models = await usage_analytics.by_model(session, principal, min(days, 3650))
     busiest = await auditlog_service.requests_by_user(session, since, end_time)
     names = await users_service.usernames(session, [uid for uid, _ in busiest if uid])
     requests = traffic["requests"]

@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.llm.catalog import ProviderEntry, model_status
-from atrium.llm.schemas import ProviderSettings
+from atrium.providers.schemas import ProviderSettings
+from atrium.providers.service import ProviderEntry, model_status
 from atrium.settings_store import service as settings_service
 from atrium.settings_store.schemas import AdminSettingsUpdate
 

@@ -12,9 +12,9 @@ from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.auth.websocket import accept, websocket_principal
 from atrium.db import SessionDep
-from atrium.llm import analytics as llm_analytics
 from atrium.system import telemetry
 from atrium.system.schemas import GpuRead, ResourcesRead
+from atrium.usage import analytics as usage_analytics
 
 router = APIRouter(prefix="/vault", tags=["vault"])
 ws_router = APIRouter()
@@ -85,7 +85,7 @@ async def get_vault_inference(
     principal: SystemRead, request: Request, session: SessionDep
 ) -> InferenceStats:
     since = datetime.now(UTC) - timedelta(seconds=INFERENCE_WINDOW)
-    recent = await llm_analytics.recent_calls(session, since)
+    recent = await usage_analytics.recent_calls(session, since)
     calls = recent["calls"]
     return InferenceStats(
         requests_per_minute=round(calls * 60 / INFERENCE_WINDOW, 2),

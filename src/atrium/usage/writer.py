@@ -1,0 +1,177 @@
+"""Usage records: queued by the gateway, written in batches off the request path, with the
+daily roll-ups updated from the same batches (DECISIONS 20)."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Date, case, cast, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from atrium.usage.tables import UsageDaily, UsageRecord
+
+log = logging.getLogger("atrium.usage.writer")
+ROLLUP_KEY = ("day", "user_id", "model", "provider")
+ROLLUP_SUMS = (
+    "calls",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms_sum",
+)
+FOREIGN_IDS = ("key_id", "provider_id")
+
+
+def rollup_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sum records per (day, user, model, provider)."""
+    groups: dict[tuple, dict[str, Any]] = {}
+    for record in records:
+        created: datetime = record["created_at"]
+        key = (
+            created.date(),
+            record.get("user_id"),
+            record.get("model", ""),
+            record.get("provider", ""),
+        )
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = dict(zip(ROLLUP_KEY, key, strict=True))
+            row.update({name: 0 for name in ROLLUP_SUMS})
+            row["last_at"] = created
+        row["calls"] += 1
+        row["errors"] += record.get("status") != "ok"
+        row["prompt_tokens"] += record.get("prompt_tokens", 0)
+        row["completion_tokens"] += record.get("completion_tokens", 0)
+        row["cost_usd"] += record.get("cost_usd", 0.0)
+        row["latency_ms_sum"] += record.get("latency_ms", 0)
+        row["last_at"] = max(row["last_at"], created)
+    return list(groups.values())
+
+
+async def upsert_rollups(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.bind.dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = builder(UsageDaily)
+    table = UsageDaily.__table__
+    changes: dict[str, Any] = {
+        name: table.c[name] + statement.excluded[name] for name in ROLLUP_SUMS
+    }
+    changes["last_at"] = statement.excluded.last_at
+    statement = statement.on_conflict_do_update(index_elements=list(ROLLUP_KEY), set_=changes)
+    # one statement per row keeps the upsert portable; rows per batch are few (grouped)
+    for row in rows:
+        await session.execute(statement.values(**row))
+
+
+async def write_batch(session: AsyncSession, records: list[dict[str, Any]]) -> None:
+    """Insert records and add them to the roll-ups, in the caller's transaction."""
+    # Core executemany: the ORM's bulk path costs far more per row on the event loop
+    await session.execute(insert(UsageRecord.__table__), records)
+    await upsert_rollups(session, rollup_rows(records))
+
+
+class UsageWriter:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
+        self.sessions = sessions
+        self.every_seconds = every_seconds
+        self.pending: list[dict[str, Any]] = []
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task | None = None
+        # async hook(records) run after each batch is committed (billing's usage events)
+        self.batch_hooks: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.pending.append(record)
+
+    async def flush(self) -> int:
+        async with self.lock:
+            batch, self.pending = self.pending, []
+            if not batch:
+                return 0
+            try:
+                await self._write(batch)
+            except Exception:
+                # a key or provider deleted since the call: keep the record, drop the link
+                log.warning(
+                    "usage batch failed; retrying without key/provider links", exc_info=True
+                )
+                for record in batch:
+                    for name in FOREIGN_IDS:
+                        record[name] = None
+                await self._write(batch)
+            await self._after_write(batch)
+            return len(batch)
+
+    async def _after_write(self, batch: list[dict[str, Any]]) -> None:
+        for hook in self.batch_hooks:
+            try:
+                await hook(batch)
+            except Exception:
+                log.exception("a usage batch hook failed; the usage records are kept")
+
+    async def _write(self, batch: list[dict[str, Any]]) -> None:
+        async with self.sessions() as session:
+            await write_batch(session, batch)
+            await session.commit()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not write usage records")
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        await self.flush()
+
+
+async def rebuild_rollups(session: AsyncSession) -> int:
+    """Recompute the daily roll-ups from the records (after a bulk import); returns rows."""
+    record = UsageRecord.__table__
+    if session.bind.dialect.name == "postgresql":
+        day = cast(func.timezone("UTC", record.c.created_at), Date)
+    else:
+        day = func.date(record.c.created_at)
+    grouped = select(
+        day.label("day"),
+        record.c.user_id,
+        record.c.model,
+        record.c.provider,
+        func.count().label("calls"),
+        func.sum(case((record.c.status != "ok", 1), else_=0)).label("errors"),
+        func.sum(record.c.prompt_tokens).label("prompt_tokens"),
+        func.sum(record.c.completion_tokens).label("completion_tokens"),
+        func.sum(record.c.cost_usd).label("cost_usd"),
+        func.sum(record.c.latency_ms).label("latency_ms_sum"),
+        func.max(record.c.created_at).label("last_at"),
+    ).group_by(day, record.c.user_id, record.c.model, record.c.provider)
+    await session.execute(delete(UsageDaily))
+    columns = [
+        "day",
+        "user_id",
+        "model",
+        "provider",
+        "calls",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "latency_ms_sum",
+        "last_at",
+    ]
+    await session.execute(insert(UsageDaily).from_select(columns, grouped))
+    return int(await session.scalar(select(func.count()).select_from(UsageDaily)) or 0)
