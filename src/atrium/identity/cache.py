@@ -1,93 +1,72 @@
-"""Who is calling: the Principal, and the cache that makes resolving it cost no query."""
+"""Resolving a credential to a Principal without a query on a warm cache.
+
+`identity` composes a principal from the user (users), the role's grants and reach (rbac) and
+the key (keys); `auth.deps.require` calls this cache through `app.state.auth_cache`.
+"""
 
 import asyncio
-import hashlib
 import logging
 import time
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from cachetools import LRUCache, TLRUCache
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atrium.keys.tables import ApiKey
-from atrium.rbac.defaults import REACH
-from atrium.rbac.tables import RolePermission
+from atrium.auth.principal import CACHE_KEY, KeyGrant, Principal, key_digest
+from atrium.db import after_commit, share_with_sessions
+from atrium.identity.tables import RevokedAccessToken
+from atrium.keys import service as keys_service
+from atrium.keys.formats import KeyFormats
+from atrium.rbac import service as rbac_service
 from atrium.security.tokens import AccessClaims, decode_access_token
-from atrium.users.tables import User
+from atrium.users import service as users_service
 
 log = logging.getLogger("atrium.auth")
 EPOCH_KEY = "atrium:auth:epoch"
 MAX_VERIFIED_TOKENS = 50_000
+MAX_PRINCIPALS = 50_000
+MAX_KEYS = 50_000
+MAX_ROLES = 1_024
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user_id: int
-    username: str
-    email: str
-    role: str
-    permissions: frozenset[str]
-    key_id: int | None = None
-    key_scopes: frozenset[str] | None = None
-    key_prefix: str | None = None
-    key_scope_label: str | None = None
-    full_name: str | None = None
-    created_at: datetime | None = None
-    auth_source: str = "local"
-
-    def can(self, resource: str, action: str) -> bool:
-        permission = f"{resource}:{action}"
-        if permission not in self.permissions:
-            return False
-        return self.key_scopes is None or permission in self.key_scopes
-
-    def reaches(self, resource: str, action: str) -> bool:
-        """May act on other users' objects of this resource, not only on its own."""
-        return self.can(resource, action) and action in REACH.get(self.role, {}).get(resource, ())
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin" and self.key_scopes is None
-
-    def with_key(self, key: ApiKey) -> "Principal":
-        scopes = frozenset(key.scopes) if key.scopes is not None else None
-        return replace(
-            self,
-            key_id=key.id,
-            key_scopes=scopes,
-            key_prefix=key.prefix,
-            key_scope_label=key.scope_label,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CachedKey:
-    key: ApiKey
-    expires_at: datetime | None
-
-
-def key_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+def _token_expiry(_token: str, value: tuple[AccessClaims, float], _now: float) -> float:
+    return value[1]
 
 
 class AuthCache:
     """Principals by user id and keys by digest, dropped whenever identity data changes.
 
-    Changes call `invalidate_after_commit(session)`; with Redis the epoch is shared so that
-    every server process drops its copy on its next request.
+    Changes call `auth.principal.identity_changed(session)`; after the commit the local copy
+    is dropped and, with Redis, a shared epoch is bumped so that every server process drops
+    its copy on its next request.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Any = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Any = None,
+        key_formats: KeyFormats | None = None,
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
+        self.key_formats = key_formats or KeyFormats()
         self.epoch: int = 0
-        self.principals: dict[int, Principal] = {}
-        self.keys: dict[str, CachedKey] = {}
+        self.principals: LRUCache[int, Principal] = LRUCache(MAX_PRINCIPALS)
+        self.keys: LRUCache[str, KeyGrant] = LRUCache(MAX_KEYS)
+        self.role_permissions: LRUCache[str, frozenset[str]] = LRUCache(MAX_ROLES)
+        # verified JWT claims, each kept until its token expires
+        self.verified: TLRUCache[str, tuple[AccessClaims, float]] = TLRUCache(
+            MAX_VERIFIED_TOKENS, _token_expiry, timer=time.time
+        )
+        # never evicted for size: forgetting a revoked token would let it in again
         self.denied_jtis: dict[str, float] = {}
-        self.role_permissions: dict[str, frozenset[str]] = {}
-        self.verified: dict[str, tuple[AccessClaims, float]] = {}
+
+    def install(self) -> None:
+        """Every session of this app reaches the cache (`auth.principal.identity_changed`),
+        request sessions and background ones alike."""
+        share_with_sessions(self.sessions, **{CACHE_KEY: self})
 
     def claims_of(self, jwt_key: bytes, token: str) -> AccessClaims:
         """Decoded claims of a signed token, verified once and then remembered until expiry.
@@ -96,11 +75,9 @@ class AuthCache:
         and the user's current state on every request.
         """
         hit = self.verified.get(token)
-        if hit is not None and hit[1] > time.time():
+        if hit is not None:
             return hit[0]
         claims = decode_access_token(jwt_key, token)
-        if len(self.verified) >= MAX_VERIFIED_TOKENS:
-            self.verified.clear()
         self.verified[token] = (claims, claims.expires_at.timestamp())
         return claims
 
@@ -124,20 +101,8 @@ class AuthCache:
             self.epoch = int(await self.redis.incr(EPOCH_KEY))
 
     def invalidate_after_commit(self, session: AsyncSession) -> None:
-        """Drop cached identities once this transaction commits (see `publish_changes`)."""
-        if session.info.get("auth_changed"):
-            return
-        session.info["auth_changed"] = True
-
-        def on_commit(_session: Any) -> None:
-            self.clear()
-
-        event.listen(session.sync_session, "after_commit", on_commit, once=True)
-
-    async def publish_changes(self, session: AsyncSession) -> None:
-        """After a commit that changed identities, tell the other processes (shared epoch)."""
-        if session.info.pop("auth_changed", False):
-            await self.bump()
+        """Drop cached identities once this transaction commits (once however many changes)."""
+        after_commit(session, self.bump, key=CACHE_KEY)
 
     def deny_jti(self, jti: str, expires_at: datetime) -> None:
         self.denied_jtis[jti] = expires_at.timestamp()
@@ -152,8 +117,6 @@ class AuthCache:
         return True
 
     async def _reload_denylist(self) -> None:
-        from atrium.auth.tables import RevokedAccessToken
-
         now = datetime.now(UTC)
         async with self.sessions() as session:
             rows = await session.execute(
@@ -171,8 +134,8 @@ class AuthCache:
         if cached is not None:
             return cached
         async with self.sessions() as session:
-            user = await session.get(User, user_id)
-            if user is None or not user.is_active:
+            user = await users_service.get_active(session, user_id)
+            if user is None:
                 return None
             permissions = await self._permissions_of(session, user.role)
         principal = Principal(
@@ -181,6 +144,7 @@ class AuthCache:
             email=user.email,
             role=user.role,
             permissions=permissions,
+            reach=rbac_service.reach_of(user.role),
             full_name=user.full_name,
             created_at=user.created_at,
             auth_source=user.auth_source,
@@ -188,30 +152,25 @@ class AuthCache:
         self.principals[user_id] = principal
         return principal
 
-    async def key_for_secret(self, secret: str) -> CachedKey | None:
+    async def key_for_secret(self, credential: str) -> KeyGrant | None:
+        """The live key a credential names; None when it is in no registered format."""
+        secret = self.key_formats.secret_of(credential)
+        if secret is None:
+            return None
         digest = key_digest(secret)
         cached = self.keys.get(digest)
         if cached is not None:
             return cached
         async with self.sessions() as session:
-            key = await session.scalar(
-                select(ApiKey).where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))
-            )
-        if key is None:
-            return None
-        cached = CachedKey(key=key, expires_at=key.expires_at)
-        self.keys[digest] = cached
-        return cached
+            key = await keys_service.grant_by_digest(session, digest)
+        if key is not None:
+            self.keys[digest] = key
+        return key
 
     async def _permissions_of(self, session: AsyncSession, role: str) -> frozenset[str]:
         cached = self.role_permissions.get(role)
         if cached is None:
-            rows = await session.execute(
-                select(RolePermission.resource, RolePermission.action).where(
-                    RolePermission.role_id == role
-                )
-            )
-            cached = frozenset(f"{resource}:{action}" for resource, action in rows)
+            cached = await rbac_service.permissions_of(session, role)
             self.role_permissions[role] = cached
         return cached
 
@@ -246,16 +205,8 @@ class ActivityRecorder:
         if not users and not keys:
             return
         async with self.sessions() as session:
-            for user_id, at in users.items():
-                await session.execute(
-                    update(User)
-                    .where(User.id == user_id)
-                    .values(last_active_at=at, updated_at=User.updated_at)
-                )
-            for key_id, at in keys.items():
-                await session.execute(
-                    update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at)
-                )
+            await users_service.record_last_active(session, users)
+            await keys_service.record_last_used(session, keys)
             await session.commit()
 
     async def run(self, interval: float = 2.0) -> None:

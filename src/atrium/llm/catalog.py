@@ -5,7 +5,6 @@ decrypted, and dropped after any provider change commits; with Redis a shared ve
 makes every process drop its copy (DECISIONS 17 for the routing rules).
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -13,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.fernet import InvalidToken, MultiFernet
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from atrium.db import after_commit
 from atrium.llm.adapters.base import ProviderTarget
 from atrium.llm.adapters.registry import provider_info
 from atrium.llm.errors import ModelNotFound, NoProviderConfigured, ProviderDisabled
@@ -168,12 +168,8 @@ class ProviderCache:
             self.version = int(await self.redis.incr(self.version_key))
 
     def invalidate_after_commit(self, session: AsyncSession) -> None:
-        def on_commit(_session: Any) -> None:
-            self.clear()
-            if self.redis is not None:
-                asyncio.get_running_loop().create_task(self.bump())
-
-        event.listen(session.sync_session, "after_commit", on_commit, once=True)
+        """Drop the providers once this transaction commits (once however many changes)."""
+        after_commit(session, self.bump, key=self)
 
     async def _load(self, owner_id: int | None) -> tuple[ProviderEntry, ...]:
         condition = (

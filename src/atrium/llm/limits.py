@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atrium.auth.principal import AuthCache, Principal
+from atrium.auth.principal import Principal
+from atrium.identity.cache import AuthCache
 from atrium.keys.tables import ApiKey
 from atrium.llm.errors import LimitExceeded
 from atrium.llm.tables import UsageDaily, UsageRecord
