@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.errors import Forbidden
 from atrium.llm import analytics
 from atrium.llm import service as llm_service
 from atrium.llm.adapters.registry import available_providers
@@ -40,6 +39,7 @@ from atrium.params import IdPath, parse_id
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
 LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
+LlmAdmin = Annotated[Principal, Depends(require("llm", "write", admin=True))]
 LlmDelete = Annotated[Principal, Depends(require("llm", "delete"))]
 LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
 UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
@@ -179,10 +179,8 @@ async def list_prices(principal: LlmRead, session: SessionDep) -> dict[str, Any]
 
 @prices_router.put("", response_model=PricesRead)
 async def put_prices(
-    body: PriceList, principal: LlmWrite, session: SessionDep, request: Request
+    body: PriceList, principal: LlmAdmin, session: SessionDep, request: Request
 ) -> dict[str, Any]:
-    if not principal.is_admin:
-        raise Forbidden("Only an administrator can change prices")
     gateway = gateway_of(request)
     rows = await llm_service.put_prices(
         session, body.prices, prices=gateway.prices, cache=gateway.providers
