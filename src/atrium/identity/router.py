@@ -31,9 +31,6 @@ from atrium.security.throttle import ClientAddress, make_throttle
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-# --- routes ---------------------------------------------------------------------------------
-
-
 @router.post("/register", response_model=AuthRead, status_code=201, dependencies=[Public])
 async def register(request: Request, body: RegisterRequest, session: SessionDep) -> dict:
     state = request.app.state
