@@ -57,7 +57,7 @@ async def _throughput(settings, count: int) -> float:
     from sqlalchemy import func, select
 
     from atrium.app import create_app
-    from atrium.db import run_after_commit
+    from atrium.db import commit
     from atrium.jobs import service as jobs_service
     from atrium.jobs.tables import Job
 
@@ -68,8 +68,7 @@ async def _throughput(settings, count: int) -> float:
         for _ in range(count):
             async with sessions() as session:
                 await jobs_service.enqueue(session, kind="bench.noop", owner_id=None)
-                await session.commit()
-                await run_after_commit(session)
+                await commit(session)
         while True:
             async with sessions() as session:
                 done = await session.scalar(
@@ -128,7 +127,7 @@ def bench_celery(count: int) -> float | str:
 async def _latency(base: str, settings, ticks: int) -> list[float]:
     import websockets
 
-    from atrium.db import Database, run_after_commit
+    from atrium.db import Database, commit
     from atrium.jobs import service as jobs_service
     from atrium.security.secrets import load_secrets
     from atrium.security.tokens import issue_access_token
@@ -146,8 +145,7 @@ async def _latency(base: str, settings, ticks: int) -> list[float]:
         job = await jobs_service.enqueue(
             session, kind="bench.ticks", owner_id=user.id, payload={"ticks": ticks}
         )
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
     await db.dispose()
     from datetime import timedelta
 

@@ -9,10 +9,11 @@ from importlib import import_module
 from fastapi import FastAPI
 
 from atrium import __version__, datadir, openapi
-from atrium.auth.principal import ActivityRecorder, AuthCache
 from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
+from atrium.identity.cache import ActivityRecorder, AuthCache
+from atrium.keys.formats import ATRIUM_KEY, KeyFormats
 from atrium.mail.service import Mailer
 from atrium.middleware import RequestContextMiddleware
 from atrium.params import bound_integer_parameters
@@ -27,7 +28,7 @@ ROUTER_MODULES = (
     "atrium.health.router",
     "atrium.gateway.router",  # early: the gateway's hot path matches after few routers
     "atrium.conversations.router",  # early too: the workspace's sidebar list (issue 5)
-    "atrium.auth.router",
+    "atrium.identity.router",
     "atrium.users.router",
     "atrium.keys.router",
     "atrium.rbac.router",
@@ -127,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     stock_sqlite = "aiosqlite" in settings.stock_libraries
     state.db = Database(settings.resolved_database_url, stock_sqlite=stock_sqlite)
     state.redis = _make_redis(settings)
-    state.auth_cache = AuthCache(state.db.sessions, state.redis)
+    state.key_formats = KeyFormats(ATRIUM_KEY)  # surfaces add theirs in their setup(app)
+    state.auth_cache = AuthCache(state.db.sessions, state.redis, state.key_formats)
+    state.auth_cache.install()
     state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)
     state.startup_hooks = []
     state.user_deletion_hooks = []  # async (session, user_id) before a user is deleted

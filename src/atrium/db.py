@@ -1,8 +1,10 @@
 """Engine, sessions and the declarative base shared by every domain's tables."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
@@ -90,29 +92,89 @@ def share_with_sessions(sessions: Any, **values: Any) -> None:
     sessions.configure(info={**(sessions.kw.get("info") or {}), **values})
 
 
-def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
-    """Run `hook` once this session's transaction has committed (`run_after_commit`)."""
-    session.info.setdefault("after_commit", []).append(hook)
+Hook = Callable[[], Awaitable[None]]
+H = TypeVar("H", bound=Hook)
+_COMMIT_HOOKS = "db.after_commit"
+_ROLLBACK_HOOKS = "db.after_rollback"
+log = logging.getLogger("atrium.db")
 
 
-async def run_after_commit(session: AsyncSession) -> None:
-    """The hooks given to `after_commit`; call right after a successful commit."""
-    for hook in session.info.pop("after_commit", ()):
-        await hook()
+def _register(session: AsyncSession, slot: str, hook: H, key: Hashable | None) -> H:
+    hooks: dict[Hashable, H] = session.info.setdefault(slot, {})
+    return hooks.setdefault(object() if key is None else key, hook)
+
+
+def after_commit(session: AsyncSession, hook: H, *, key: Hashable | None = None) -> H:
+    """Run `hook` once this session's transaction has committed; a rollback discards it.
+
+    With `key`, one hook per key and transaction: the one already registered under it is kept
+    and returned (a cache invalidated by ten changes is invalidated once). The hooks run in
+    `commit(session)` (and so in `SessionDep` and `transaction`), in the order registered.
+    """
+    return _register(session, _COMMIT_HOOKS, hook, key)
+
+
+def after_rollback(session: AsyncSession, hook: H, *, key: Hashable | None = None) -> H:
+    """Run `hook` if this session's transaction rolls back (`rollback(session)`, or a failed
+    commit); a commit discards it. For work done outside the database that only the
+    transaction's success keeps, such as bytes written for rows that never got stored."""
+    return _register(session, _ROLLBACK_HOOKS, hook, key)
+
+
+async def _run(session: AsyncSession, run: str, drop: str) -> None:
+    """Every hook of `run` even when one fails (the first failure is raised after them)."""
+    session.info.pop(drop, None)
+    hooks: dict[Hashable, Hook] = session.info.pop(run, None) or {}
+    failure: BaseException | None = None
+    for hook in hooks.values():
+        try:
+            await hook()
+        except Exception as exc:
+            log.exception("a hook after %s failed", run.removeprefix("db.after_"))
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit, then run the after-commit hooks; a failed commit runs the rollback hooks."""
+    try:
+        await session.commit()
+    except BaseException:
+        await rollback(session)
+        raise
+    await _run(session, _COMMIT_HOOKS, _ROLLBACK_HOOKS)
+
+
+async def rollback(session: AsyncSession) -> None:
+    """Roll back, then run the after-rollback hooks (the after-commit ones are dropped)."""
+    await session.rollback()
+    await _run(session, _ROLLBACK_HOOKS, _COMMIT_HOOKS)
+
+
+@contextlib.asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for work outside a request (jobs, background tasks): committed with its
+    hooks when the block ends, rolled back with its hooks when it raises."""
+    async with sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await rollback(session)
+            raise
+        await commit(session)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed after the handler, before the response is sent."""
+    """One transaction per request: committed after the handler, before the response is sent
+    (with its after-commit hooks), or rolled back (with its after-rollback hooks)."""
     async with request.app.state.db.sessions() as session:
-        session.info["auth_cache"] = request.app.state.auth_cache
         try:
             yield session
-            await session.commit()
-            await request.app.state.auth_cache.publish_changes(session)
-            await run_after_commit(session)
         except BaseException:
-            await session.rollback()
+            await rollback(session)
             raise
+        await commit(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -3,12 +3,12 @@
 from atrium.activity import tables as activity_tables
 from atrium.auditlog import tables as auditlog_tables
 from atrium.audits import tables as audits_tables
-from atrium.auth import tables as auth_tables
 from atrium.billing import tables as billing_tables
 from atrium.cloud import tables as cloud_tables
 from atrium.conversations import tables as conversations_tables
 from atrium.db import Base
 from atrium.files import tables as files_tables
+from atrium.identity import tables as identity_tables
 from atrium.jobs import tables as jobs_tables
 from atrium.keys import tables as keys_tables
 from atrium.projects import tables as projects_tables
@@ -26,11 +26,11 @@ __all__ = [
     "activity_tables",
     "auditlog_tables",
     "audits_tables",
-    "auth_tables",
     "billing_tables",
     "cloud_tables",
     "conversations_tables",
     "files_tables",
+    "identity_tables",
     "jobs_tables",
     "keys_tables",
     "projects_tables",

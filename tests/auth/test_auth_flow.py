@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from atrium.auth import service as auth_service
-from atrium.auth.tables import RefreshToken, RevokedAccessToken
 from atrium.db import utcnow
+from atrium.identity import service as auth_service
+from atrium.identity.tables import RefreshToken, RevokedAccessToken
 from atrium.security import passwords
 from atrium.users.tables import User
 from tests.conftest import access_token_for

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from atrium.db import run_after_commit
+from atrium.db import commit
 from atrium.jobs import service as jobs_service
 
 WAIT_SECONDS = 30.0
@@ -26,8 +26,7 @@ def enqueue(
     async def go() -> int:
         async with app.state.db.sessions() as session:
             job = await jobs_service.enqueue(session, kind=kind, owner_id=owner_id, payload=payload)
-            await session.commit()
-            await run_after_commit(session)
+            await commit(session)
             return job.id
 
     return client.portal.call(go)

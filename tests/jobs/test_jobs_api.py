@@ -157,7 +157,7 @@ def test_queued_jobs_pause_and_cancel_directly(client, app, create_user):
     user = create_user("user")
     from datetime import UTC, datetime, timedelta
 
-    from atrium.db import run_after_commit
+    from atrium.db import commit
     from atrium.jobs import service as jobs_service
 
     async def later() -> int:
@@ -169,8 +169,7 @@ def test_queued_jobs_pause_and_cancel_directly(client, app, create_user):
                 payload={"steps": 1},
                 run_after=datetime.now(UTC) + timedelta(hours=1),
             )
-            await session.commit()
-            await run_after_commit(session)
+            await commit(session)
             return job.id
 
     job_id = client.portal.call(later)

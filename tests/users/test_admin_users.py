@@ -4,7 +4,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from atrium.auth.tables import RefreshToken
+from atrium.identity.tables import RefreshToken
 from atrium.keys.tables import ApiKey
 from atrium.users.tables import User
 

@@ -1,4 +1,7 @@
-"""The one dependency every route uses to declare who may call it."""
+"""The one dependency every route uses to declare who may call it.
+
+`require()` resolves the caller through `app.state.auth_cache` (built by `identity`), so this
+module reaches no table and every domain can import it."""
 
 import inspect
 from collections.abc import Awaitable, Callable
@@ -9,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
-from atrium.auth.principal import AuthCache, Principal
+from atrium.auth.principal import Principal
 from atrium.errors import Forbidden, Unauthorized
 from atrium.security.tokens import InvalidToken, looks_like_jwt
 
@@ -21,7 +24,7 @@ PUBLIC = "public"
 
 async def authenticate(request: Request, credential: str) -> Principal:
     state = request.app.state
-    cache: AuthCache = state.auth_cache
+    cache = state.auth_cache  # identity.cache.AuthCache
     await cache.sync_epoch()
     if looks_like_jwt(credential):
         try:
@@ -34,15 +37,15 @@ async def authenticate(request: Request, credential: str) -> Principal:
         if principal is None:
             raise Unauthorized()
     else:
-        cached = await cache.key_for_secret(credential)
-        if cached is None:
+        key = await cache.key_for_secret(credential)
+        if key is None:
             raise Unauthorized()
-        if cached.expires_at is not None and cached.expires_at <= datetime.now(UTC):
+        if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
             raise Unauthorized("This API key has expired")
-        owner = await cache.principal_for_user(cached.key.user_id)
+        owner = await cache.principal_for_user(key.user_id)
         if owner is None:
             raise Unauthorized()
-        principal = owner.with_key(cached.key)
+        principal = owner.with_key(key)
     state.activity.touch(principal)
     request.scope["state"]["principal"] = principal
     return principal
@@ -71,9 +74,13 @@ _REQUEST_ONLY = inspect.Signature(
 
 
 def require(
-    resource: str | None = None, action: str | None = None
+    resource: str | None = None, action: str | None = None, *, admin: bool = False
 ) -> Callable[..., Awaitable[Principal]]:
-    """Authenticate the caller and, when given, check `resource:action` on their role."""
+    """Authenticate the caller and, when given, check `resource:action` on their role.
+
+    `admin`: the grant is not enough, the caller must also be an administrator signed in
+    as one (not through a scoped key) — for the few changes DECISIONS 7 keeps to admins.
+    """
 
     async def dependency(
         request: Request, bearer: str | None = None, api_key: str | None = None
@@ -85,9 +92,12 @@ def require(
         principal = await authenticate(request, credential)
         if resource is not None and not principal.can(resource, action or "read"):
             raise Forbidden()
+        if admin and not principal.is_admin:
+            raise Forbidden("Only an administrator may do this")
         return principal
 
     dependency.permission = (resource, action)  # type: ignore[attr-defined]
+    dependency.admin = admin  # type: ignore[attr-defined]
     # FastAPI resolves only `request`; the credentials come from the headers
     dependency.__signature__ = _REQUEST_ONLY  # type: ignore[attr-defined]
     return dependency

@@ -26,7 +26,7 @@ from atrium.conversations import websearch
 from atrium.conversations.schemas import MessageCreate
 from atrium.conversations.service import HistoryEntry, NewMessage
 from atrium.conversations.tables import Conversation, Message
-from atrium.db import run_after_commit, utcnow
+from atrium.db import transaction, utcnow
 from atrium.errors import AtriumError, NotFound, ServiceUnavailable
 from atrium.files import service as files_service
 from atrium.files.storage import Storage
@@ -374,14 +374,12 @@ async def stream_events(
 
     async def store(incomplete: bool, error: str | None = None) -> Message | None:
         nonlocal saved
-        async with sessions() as session:
+        async with transaction(sessions) as session:
             reply = answer(turn, "".join(parts), incomplete=incomplete, error=error)
             if saved is None:
                 message = await store_reply(session, turn, reply)
             else:
                 message = await revise_reply(session, saved, reply)
-            await session.commit()
-            await run_after_commit(session)
         saved = message
         return message
 

@@ -3,7 +3,7 @@ conversations changes (issue 5: the sidebar's list is the workspace's most frequ
 
 Each user has a version, bumped after every commit that changes one of their conversations'
 summaries: services call `changed(session, user_id)`, and the bump runs once the transaction
-has committed (`db.run_after_commit`). A page is stored with the version read before its
+has committed (`db.after_commit`). A page is stored with the version read before its
 query and served only while that version is still the current one, so a write committing
 while the query runs never leaves a stale page (compare-and-set). Without Redis the versions
 live in this process; with `ATRIUM_REDIS_URL` they live in Redis, read once per listing, so
@@ -12,7 +12,6 @@ every process sees every other's writes.
 
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,17 +72,24 @@ class ListingCache:
                 await self.redis.incr(f"{VERSION_KEY}{user_id}")
 
 
+class _Bump:
+    """The after-commit bump of every user a transaction changed."""
+
+    def __init__(self, cache: ListingCache) -> None:
+        self.cache = cache
+        self.users: set[int] = set()
+
+    async def __call__(self) -> None:
+        await self.cache.bump(self.users)
+
+
 def changed(session: AsyncSession, user_id: int) -> None:
     """`user_id`'s conversation summaries change in this transaction: their cached pages go
-    once it commits."""
+    once it commits (one bump per transaction for all the users it changed)."""
     cache: ListingCache | None = session.info.get(SESSION_KEY)
     if cache is None:
         return
-    users = session.info.get(CHANGED_KEY)
-    if users is None:
-        users = session.info[CHANGED_KEY] = set()
-        after_commit(session, partial(cache.bump, users))
-    users.add(user_id)
+    after_commit(session, _Bump(cache), key=CHANGED_KEY).users.add(user_id)
 
 
 def install(sessions: Any, cache: ListingCache) -> None:

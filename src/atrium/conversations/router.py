@@ -27,7 +27,6 @@ from atrium.conversations.schemas import (
 from atrium.conversations.service import MAX_PAGE
 from atrium.conversations.tables import Conversation, Message
 from atrium.db import SessionDep, utcnow
-from atrium.errors import Forbidden
 from atrium.files import service as files_service
 from atrium.files.tables import StoredFile
 from atrium.params import Id
@@ -39,7 +38,7 @@ routers = [router, admin_router]
 ConversationsRead = Annotated[Principal, Depends(require("conversations", "read"))]
 ConversationsWrite = Annotated[Principal, Depends(require("conversations", "write"))]
 ConversationsDelete = Annotated[Principal, Depends(require("conversations", "delete"))]
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
+SystemAdmin = Annotated[Principal, Depends(require("system", "read", admin=True))]
 NOT_FOUND = {404: {"description": "No such conversation, or not the caller's"}}
 
 
@@ -305,9 +304,7 @@ async def export_conversation(
     description="Workspace totals (administrators only). `activeUsers24h` counts users seen "
     "in the last 24 hours.",
 )
-async def read_admin_metrics(principal: SystemRead, session: SessionDep) -> AdminMetrics:
-    if not principal.is_admin:
-        raise Forbidden()
+async def read_admin_metrics(principal: SystemAdmin, session: SessionDep) -> AdminMetrics:
     since = utcnow() - timedelta(hours=24)
     return AdminMetrics.model_validate(
         await conversations_service.workspace_metrics(session, since)

@@ -10,17 +10,16 @@ import re
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator
 
 import puremagic
-from sqlalchemy import ColumnElement, event, func, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.config import Settings
-from atrium.db import after_commit
+from atrium.db import after_commit, after_rollback
 from atrium.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
@@ -250,30 +249,6 @@ tiers_service.register_usage_counter("storage_bytes", _stored_bytes)
 
 # --- byte lifecycle tied to the transaction --------------------------------------------------
 
-Cleanup = Callable[[], Coroutine[Any, Any, None]]
-_running: set[asyncio.Task[None]] = set()
-
-
-def _rollback_hooks(session: AsyncSession) -> list[Cleanup]:
-    """Clean-ups that run only if this transaction rolls back (a commit discards them)."""
-    hooks = session.info.get("files_rollback_hooks")
-    if hooks is not None:
-        return hooks
-    hooks = []
-    session.info["files_rollback_hooks"] = hooks
-
-    def on_rollback(_session: object) -> None:
-        actions, hooks[:] = list(hooks), []
-        loop = asyncio.get_running_loop()
-        for action in actions:
-            task = loop.create_task(action())
-            _running.add(task)
-            task.add_done_callback(_running.discard)
-
-    event.listen(session.sync_session, "after_commit", lambda _s: hooks.clear())
-    event.listen(session.sync_session, "after_rollback", on_rollback)
-    return hooks
-
 
 def delete_bytes_after_commit(session: AsyncSession, storage: Storage, keys: list[str]) -> None:
     """Bytes go once the rows are gone for good (a rolled-back delete keeps both), before the
@@ -283,7 +258,8 @@ def delete_bytes_after_commit(session: AsyncSession, storage: Storage, keys: lis
 
 
 def _delete_bytes_on_rollback(session: AsyncSession, storage: Storage, key: str) -> None:
-    _rollback_hooks(session).append(lambda: storage.delete(key))
+    """Bytes written for a row that never got stored go when the transaction rolls back."""
+    after_rollback(session, lambda: storage.delete(key))
 
 
 # --- upload ----------------------------------------------------------------------------------

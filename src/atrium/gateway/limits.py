@@ -16,8 +16,9 @@ from typing import Any
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atrium.auth.principal import AuthCache, Principal
+from atrium.auth.principal import Principal
 from atrium.gateway.errors import LimitExceeded
+from atrium.identity.cache import AuthCache
 from atrium.keys import service as keys_service
 from atrium.tiers import service as tiers_service
 from atrium.usage import service as usage_service

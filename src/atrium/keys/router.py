@@ -1,21 +1,20 @@
-"""ForgeTrace's `/api/v1/tokens`: the caller's own API keys."""
+"""ForgeTrace's `/api/v1/tokens`: the caller's own API keys, minted as `ftk_…`."""
 
+import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, FastAPI, Query, Response
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.keys import service as keys_service
+from atrium.keys.auth import KeysDelete, KeysRead, KeysWrite
+from atrium.keys.formats import KeyFormat
 from atrium.keys.schemas import Message, TokenCreate, TokenRead, TokenUpdate, token_read
-from atrium.users.schemas import CursorQuery, IdPath
+from atrium.params import Cursor, IdPath
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["api keys"])
 
-KeysRead = Annotated[Principal, Depends(require("api_keys", "read"))]
-KeysWrite = Annotated[Principal, Depends(require("api_keys", "write"))]
-KeysDelete = Annotated[Principal, Depends(require("api_keys", "delete"))]
+FORGETRACE_KEY = KeyFormat("forgetrace", "ftk_", lambda: secrets.token_urlsafe(32))
 
 
 @router.post("", response_model=TokenRead, status_code=201)
@@ -25,7 +24,7 @@ async def create_token(body: TokenCreate, principal: KeysWrite, session: Session
         session,
         principal,
         name=body.name,
-        surface="forgetrace",
+        key_format=FORGETRACE_KEY,
         scopes=keys_service.checked_scopes(principal, body.scopes),
         expires_at=keys_service.expiry_from(body.expires_at, body.expires_in_days),
     )
@@ -38,7 +37,7 @@ async def list_tokens(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: CursorQuery = None,
+    cursor: Cursor = None,
 ) -> list[dict[str, Any]]:
     keys = await keys_service.list_keys(session, principal, limit=limit, after_id=cursor)
     if len(keys) == limit:
@@ -70,3 +69,7 @@ async def refresh_token_use(token_id: IdPath, principal: KeysWrite, session: Ses
     """Record that the key was used now (ForgeTrace's `refresh`)."""
     await keys_service.mark_used(session, principal, token_id)
     return {"message": "Token refreshed"}
+
+
+def setup(app: FastAPI) -> None:
+    app.state.key_formats.register(FORGETRACE_KEY)

@@ -1,4 +1,5 @@
-"""API key shapes: ForgeTrace's camelCase tokens and Vault's admin keys."""
+"""API key shapes of `/api/v1/tokens` (ForgeTrace's camelCase tokens); Vault's are in
+`surfaces/vault/keys.py`."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -6,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from atrium.keys.tables import ApiKey
+from atrium.params import MAX_ID
+from atrium.shapes import Input, Money, iso_z, money
 from atrium.text import DisplayName
-from atrium.users.schemas import MAX_ID, Input, Money, iso_z, money
 
 
 def masked(key: ApiKey) -> str:
@@ -71,52 +73,3 @@ def token_read(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
 
 class Message(BaseModel):
     message: str
-
-
-# --- Vault (seed 000): /vault/admin/keys ----------------------------------------------------
-
-
-class VaultKeyCreate(Input):
-    label: str = Field(min_length=1, max_length=200)
-    scope: str = "user"
-    notes: str | None = Field(default=None, max_length=500)
-
-
-class VaultKeyRead(BaseModel):
-    id: int
-    key_prefix: str
-    label: str
-    scope: str
-    is_active: bool
-    created_at: str | None
-    last_used_at: str | None
-
-
-class VaultKeyCreated(BaseModel):
-    key: str
-    id: int
-    key_prefix: str
-    label: str
-    scope: str
-
-
-def vault_scope(key: ApiKey) -> str:
-    if key.scope_label:
-        return key.scope_label
-    return "admin" if key.scopes is None else "custom"
-
-
-def vault_key_read(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "key_prefix": key.prefix,
-        "label": key.name,
-        "scope": vault_scope(key),
-        "is_active": key.revoked_at is None,
-        "created_at": iso_z(key.created_at),
-        "last_used_at": iso_z(key.last_used_at),
-    }
-
-
-class VaultKeyRevoked(BaseModel):
-    status: str

@@ -1,22 +1,20 @@
-"""API keys: made with a surface's prefix, stored as SHA-256 digests, scoped, revocable."""
+"""API keys: made in a surface's format, stored as SHA-256 digests, scoped, revocable."""
 
-import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
-from atrium.auth.principal import Principal, key_digest
+from atrium.auth.principal import KeyGrant, Principal, identity_changed, key_digest
 from atrium.db import utcnow
 from atrium.errors import BadRequest, Forbidden, NotFound
+from atrium.keys.formats import ATRIUM_KEY, KeyFormat
 from atrium.keys.tables import ApiKey
+from atrium.rbac import service as rbac_service
 from atrium.rbac.defaults import ACTIONS, RESOURCES
-from atrium.rbac.tables import RolePermission
-
-SURFACES = ("atrium", "forgetrace", "vault")
 
 
 class KeyNotFound(NotFound):
@@ -26,14 +24,6 @@ class KeyNotFound(NotFound):
 
 class InvalidScope(BadRequest):
     code = "invalid_scope"
-
-
-def new_secret(surface: str) -> str:
-    if surface == "vault":
-        return "vault_sk_" + secrets.token_hex(24)
-    if surface == "forgetrace":
-        return "ftk_" + secrets.token_urlsafe(32)
-    return "atr_" + secrets.token_urlsafe(32)
 
 
 def normalise_scope(scope: str) -> str:
@@ -60,22 +50,7 @@ def checked_scopes(principal: Principal, scopes: Iterable[str] | None) -> list[s
 
 
 async def role_scopes(session: AsyncSession, role: str) -> set[str]:
-    rows = await session.execute(
-        select(RolePermission.resource, RolePermission.action).where(RolePermission.role_id == role)
-    )
-    return {f"{resource}:{action}" for resource, action in rows}
-
-
-async def vault_scopes(session: AsyncSession, principal: Principal, scope: str) -> list[str] | None:
-    """Vault's `user` scope: the `user` role's rights within the creator's; `admin`: all."""
-    if scope == "admin":
-        if not principal.is_admin:
-            raise Forbidden("Only administrators can create admin-scoped keys")
-        return None
-    if scope != "user":
-        raise InvalidScope("scope must be 'user' or 'admin'")
-    allowed = await role_scopes(session, "user")
-    return sorted(s for s in allowed if principal.can(*s.split(":")))
+    return set(await rbac_service.permissions_of(session, role))
 
 
 async def create_key(
@@ -83,7 +58,7 @@ async def create_key(
     principal: Principal,
     *,
     name: str,
-    surface: str = "atrium",
+    key_format: KeyFormat = ATRIUM_KEY,
     scopes: list[str] | None = None,
     scope_label: str | None = None,
     expires_at: datetime | None = None,
@@ -92,11 +67,11 @@ async def create_key(
     """A new key for the caller; the secret is returned here and never again."""
     if expires_at is not None and expires_at <= utcnow():
         raise BadRequest("The expiry must be in the future")
-    secret = new_secret(surface)
+    secret = key_format.render()
     key = ApiKey(
         user_id=principal.user_id,
         name=name.strip() or "API key",
-        surface=surface,
+        surface=key_format.surface,
         prefix=secret[:12],
         digest=key_digest(secret),
         scopes=scopes,
@@ -160,17 +135,11 @@ async def get_key(
     return key
 
 
-def _invalidate(session: AsyncSession) -> None:
-    cache = session.info.get("auth_cache")
-    if cache is not None:
-        cache.invalidate_after_commit(session)
-
-
 async def revoke_key(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
     key = await get_key(session, principal, key_id, action="delete")
     key.revoked_at = utcnow()
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     return key
 
 
@@ -194,7 +163,7 @@ async def update_key(
     for field in limits:
         setattr(key, field, changes[field])
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     return key
 
 
@@ -216,3 +185,26 @@ async def llm_limits(session: AsyncSession, key_id: int) -> Any | None:
         ApiKey.id == key_id
     )
     return (await session.execute(statement)).first()
+
+
+async def grant_by_digest(session: AsyncSession, digest: str) -> KeyGrant | None:
+    """The live key stored under `digest`, as what it adds to its owner's principal."""
+    key = await session.scalar(
+        select(ApiKey).where(ApiKey.digest == digest, ApiKey.revoked_at.is_(None))
+    )
+    if key is None:
+        return None
+    return KeyGrant(
+        id=key.id,
+        user_id=key.user_id,
+        prefix=key.prefix,
+        scopes=frozenset(key.scopes) if key.scopes is not None else None,
+        scope_label=key.scope_label,
+        expires_at=key.expires_at,
+    )
+
+
+async def record_last_used(session: AsyncSession, used: Mapping[int, datetime]) -> None:
+    """Keys' last use, written off the request path (`identity.cache.ActivityRecorder`)."""
+    for key_id, at in used.items():
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))

@@ -6,16 +6,16 @@ any provider change commits; with Redis a shared version key makes every process
 copy.
 """
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
 from cryptography.fernet import InvalidToken, MultiFernet
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from atrium.db import after_commit
 from atrium.providers.adapters.base import ProviderTarget
 from atrium.providers.adapters.registry import provider_info
 from atrium.providers.tables import LlmProvider
@@ -167,12 +167,8 @@ class ProviderCache:
             self.version = int(await self.redis.incr(self.version_key))
 
     def invalidate_after_commit(self, session: AsyncSession) -> None:
-        def on_commit(_session: Any) -> None:
-            self.clear()
-            if self.redis is not None:
-                asyncio.get_running_loop().create_task(self.bump())
-
-        event.listen(session.sync_session, "after_commit", on_commit, once=True)
+        """Drop the providers once this transaction commits (once however many changes)."""
+        after_commit(session, self.bump, key=self)
 
     async def _load(self, owner_id: int | None) -> tuple[ProviderEntry, ...]:
         condition = (

@@ -1,19 +1,16 @@
-"""Seed 002's `/api/v1/permissions/*`: the matrix, roles, grants and checks."""
+"""Seed 002's `/api/v1/permissions/*`: the matrix, roles and grants (a user's permissions and
+checks about users are served by `users`, which sits above roles)."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from atrium.auth.deps import CurrentPrincipal, require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.errors import BadRequest, Forbidden
-from atrium.params import parse_id
+from atrium.params import MAX_ID
 from atrium.rbac import service as rbac_service
+from atrium.rbac.auth import PermissionsDelete, PermissionsRead, PermissionsWrite
 from atrium.rbac.schemas import (
     BulkRequest,
-    CheckRead,
-    CheckRequest,
     GrantRequest,
     HierarchyRead,
     RevokeRequest,
@@ -21,16 +18,9 @@ from atrium.rbac.schemas import (
     RoleDeleted,
     RoleRead,
     RoleUpdate,
-    UserPermissionsRead,
 )
-from atrium.users import service as users_service
-from atrium.users.schemas import MAX_ID, IdPath
 
 router = APIRouter(prefix="/api/v1/permissions", tags=["permissions"])
-
-PermissionsRead = Annotated[Principal, Depends(require("permissions", "read"))]
-PermissionsWrite = Annotated[Principal, Depends(require("permissions", "write"))]
-PermissionsDelete = Annotated[Principal, Depends(require("permissions", "delete"))]
 
 
 @router.get("/matrix")
@@ -103,76 +93,6 @@ async def bulk_revoke_permissions(
     body: BulkRequest, principal: PermissionsWrite, session: SessionDep
 ) -> dict:
     return await rbac_service.revoke(session, body.role_id, dict(body.permissions))
-
-
-def _user_id(value: str | int | None) -> int | None:
-    if value is None or value == "":
-        return None
-    return parse_id(value, "user_id", "body")
-
-
-async def _check(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
-    result = await _checked(session, principal, body)
-    held = "holds" if result["has_permission"] else "does not hold"
-    return {
-        **result,
-        "allowed": result["has_permission"],
-        "reason": f"The role '{result['role_name']}' {held} {body.resource}:{body.action}",
-        "effective_level": result["role_id"],
-    }
-
-
-async def _checked(session: SessionDep, principal: Principal, body: CheckRequest) -> dict:
-    user_id = _user_id(body.user_id)
-    about_self = body.role_id is None and user_id in (None, principal.user_id)
-    if not about_self and not principal.can("permissions", "read"):
-        raise Forbidden()
-    if about_self:
-        result = await rbac_service.check(session, principal.role, body.resource, body.action)
-        result["has_permission"] = principal.can(body.resource, body.action)
-        return {**result, "user_id": str(principal.user_id)}
-    if user_id is not None:
-        user = await users_service.get_user(session, user_id)
-        result = await rbac_service.check(session, user.role, body.resource, body.action)
-        return {**result, "user_id": str(user.id)}
-    return await rbac_service.check(session, body.role_id or "", body.resource, body.action)
-
-
-@router.get("/check", response_model=CheckRead)
-async def check_permission(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    resource: str,
-    action: str,
-    role_id: Annotated[str | None, Query()] = None,
-    role: Annotated[str | None, Query()] = None,
-    user_id: Annotated[str | None, Query()] = None,
-) -> dict:
-    """Whether a role, a user, or (with neither) the caller holds `resource:action`."""
-    if (role_id or role) and user_id:
-        raise BadRequest("Give role_id or user_id, not both")
-    body = CheckRequest.model_construct(
-        role_id=role_id or role, user_id=user_id, resource=resource, action=action
-    )
-    return await _check(session, principal, body)
-
-
-@router.post("/check", response_model=CheckRead)
-async def check_permission_post(
-    body: CheckRequest, principal: CurrentPrincipal, session: SessionDep
-) -> dict:
-    return await _check(session, principal, body)
-
-
-@router.get("/user/{user_id}", response_model=UserPermissionsRead)
-async def read_user_permissions(
-    user_id: IdPath, principal: CurrentPrincipal, session: SessionDep
-) -> dict:
-    """A user's effective permissions: one's own, or anyone's with `permissions:read`."""
-    if user_id != principal.user_id and not principal.can("permissions", "read"):
-        raise users_service.UserNotFound()
-    user = await users_service.get_user(session, user_id)
-    return await rbac_service.user_permissions(session, user)
 
 
 @router.get("/hierarchy", response_model=HierarchyRead)

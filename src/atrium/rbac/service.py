@@ -4,13 +4,14 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.auth.principal import identity_changed
 from atrium.errors import BadRequest, Conflict, Forbidden, NotFound
-from atrium.rbac.defaults import ACTIONS, BUILTIN_ROLE_IDS, RESOURCES, role_id_for
+from atrium.rbac.defaults import ACTIONS, BUILTIN_ROLE_IDS, REACH, RESOURCES, role_id_for
 from atrium.rbac.tables import Role, RolePermission
-from atrium.users.schemas import iso_z
-from atrium.users.tables import User
+from atrium.shapes import iso_z
 
 Grants = dict[str, list[str]]
 
@@ -35,10 +36,23 @@ class InvalidPermission(BadRequest):
     code = "invalid_permission"
 
 
-def _invalidate(session: AsyncSession) -> None:
-    cache = session.info.get("auth_cache")
-    if cache is not None:
-        cache.invalidate_after_commit(session)
+async def permissions_of(session: AsyncSession, role_id: str) -> frozenset[str]:
+    """The role's grants as `resource:action` strings."""
+    rows = await session.execute(
+        select(RolePermission.resource, RolePermission.action).where(
+            RolePermission.role_id == role_id
+        )
+    )
+    return frozenset(f"{resource}:{action}" for resource, action in rows)
+
+
+def reach_of(role_id: str) -> frozenset[str]:
+    """`resource:action` pairs on which the role acts on other users' objects too."""
+    return frozenset(
+        f"{resource}:{action}"
+        for resource, actions in REACH.get(role_id, {}).items()
+        for action in actions
+    )
 
 
 def check_grants(grants: Grants) -> dict[str, set[str]]:
@@ -188,7 +202,7 @@ async def update_role(
     if changes.get("level") is not None:
         role.level = changes["level"]
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     return await read_role(session, role.id)
 
 
@@ -196,13 +210,14 @@ async def delete_role(session: AsyncSession, role_id: str) -> None:
     role = await get_role(session, role_id)
     if role.is_system:
         raise SystemRole("A system role cannot be deleted")
-    holders = await session.scalar(select(func.count()).where(User.role == role_id))
-    if holders:
-        raise RoleInUse(f"Role '{role_id}' is held by {holders} user(s); reassign them first")
     await session.execute(delete(RolePermission).where(RolePermission.role_id == role_id))
     await session.delete(role)
-    await session.flush()
-    _invalidate(session)
+    try:
+        # users refer to their role by a foreign key, which refuses to lose it
+        await session.flush()
+    except IntegrityError:
+        raise RoleInUse(f"Role '{role_id}' is held by users; reassign them first") from None
+    identity_changed(session)
 
 
 async def grant(session: AsyncSession, role_id: str, permissions: Grants) -> dict[str, Any]:
@@ -213,7 +228,7 @@ async def grant(session: AsyncSession, role_id: str, permissions: Grants) -> dic
         for action in actions - set(existing.get(resource, ())):
             session.add(RolePermission(role_id=role.id, resource=resource, action=action))
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     return await read_role(session, role.id)
 
 
@@ -232,7 +247,7 @@ async def revoke(
             query = query.where(RolePermission.action.in_(actions))
         await session.execute(query)
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     return await read_role(session, role.id)
 
 
@@ -256,11 +271,13 @@ async def check(session: AsyncSession, role_id: str, resource: str, action: str)
     }
 
 
-async def user_permissions(session: AsyncSession, user: User) -> dict[str, Any]:
-    role = await get_role(session, user.role)
+async def user_permissions(
+    session: AsyncSession, *, user_id: int, username: str, role_id: str
+) -> dict[str, Any]:
+    role = await get_role(session, role_id)
     return {
-        "user_id": str(user.id),
-        "username": user.username,
+        "user_id": str(user_id),
+        "username": username,
         "role_id": role.id,
         "role_name": role.name,
         "role_level": role.level,

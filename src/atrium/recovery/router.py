@@ -1,12 +1,10 @@
 """Password reset: `/api/v1/auth/{forgot,reset}-password` and an admin-issued reset link."""
 
-from typing import Annotated
+from fastapi import APIRouter, BackgroundTasks, Request
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
-
-from atrium.auth.deps import Public, require
-from atrium.auth.principal import Principal
+from atrium.auth.deps import Public
 from atrium.db import SessionDep
+from atrium.params import IdPath
 from atrium.recovery import service as recovery_service
 from atrium.recovery.schemas import (
     ForgotPasswordRequest,
@@ -14,11 +12,10 @@ from atrium.recovery.schemas import (
     ResetLinkRead,
     ResetPasswordRequest,
 )
-from atrium.users.schemas import IdPath, iso_z
+from atrium.shapes import iso_z
+from atrium.users.auth import UsersWrite
 
 router = APIRouter(tags=["auth"])
-
-UsersWrite = Annotated[Principal, Depends(require("users", "write"))]
 
 
 def request_base(request: Request) -> str:

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from atrium.users.schemas import Input
+from atrium.shapes import Input
 
 
 class ForgotPasswordRequest(Input):

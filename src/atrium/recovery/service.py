@@ -10,14 +10,14 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from atrium.auth import service as auth_service
 from atrium.config import Settings
-from atrium.db import after_commit, utcnow
+from atrium.db import after_commit, transaction, utcnow
+from atrium.identity import service as identity_service
 from atrium.mail.service import Mailer
 from atrium.recovery.errors import InvalidResetToken
 from atrium.recovery.tables import PasswordResetToken
 from atrium.users import service as users_service
-from atrium.users.tables import User
+from atrium.users.service import Account
 
 log = logging.getLogger("atrium.recovery")
 
@@ -40,7 +40,7 @@ def link_base(settings: Settings, request_base: str) -> str:
 
 
 async def issue(
-    session: AsyncSession, settings: Settings, user: User, base: str, *, issued_by: str
+    session: AsyncSession, settings: Settings, user: Account, base: str, *, issued_by: str
 ) -> ResetLink:
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(minutes=settings.password_reset_minutes)
@@ -81,13 +81,12 @@ async def send_reset_email(
     """Runs after the 202 is sent, so the answer is the same whether the account exists."""
     if not mailer.configured:
         return
-    async with sessions() as session:
+    async with transaction(sessions) as session:
         user = await users_service.find_by_email(session, email)
         if user is None or not user.is_active:
             return
         link = await issue(session, settings, user, base, issued_by="email")
         address = user.email
-        await session.commit()
     subject, text = _reset_email(link, settings.password_reset_minutes)
     await mailer.deliver(address, subject, text)
 
@@ -119,7 +118,7 @@ async def reset_password(
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    await auth_service.revoke_user_sessions(session, user.id)
+    await identity_service.revoke_user_sessions(session, user.id)
     address = user.email
 
     async def notify() -> None:

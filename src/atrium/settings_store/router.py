@@ -1,27 +1,23 @@
 """`GET/PUT /api/v1/admin/settings`: instance settings for administrators, applied live."""
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.security.throttle import ClientAddress
 from atrium.settings_store import service as settings_service
+from atrium.settings_store.auth import SettingsRead, SettingsWrite
 from atrium.settings_store.live import LiveSettings
 from atrium.settings_store.schemas import AdminSettingsRead, AdminSettingsUpdate
 
 router = APIRouter(prefix="/api/v1/admin/settings", tags=["admin"])
 
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
-SystemWrite = Annotated[Principal, Depends(require("system", "write"))]
-
 
 @router.get("", response_model=AdminSettingsRead)
 async def read_settings(
-    request: Request, principal: SystemRead, session: SessionDep
+    request: Request, principal: SettingsRead, session: SessionDep
 ) -> AdminSettingsRead:
     live = request.app.state.live_settings
     return await settings_service.get_all(session, request.app.state.settings, live.env)
@@ -35,7 +31,7 @@ async def read_settings(
     "within a few seconds.",
 )
 async def update_settings(
-    request: Request, body: AdminSettingsUpdate, principal: SystemWrite, session: SessionDep
+    request: Request, body: AdminSettingsUpdate, principal: SettingsWrite, session: SessionDep
 ) -> AdminSettingsRead:
     return await settings_service.update_live(request.app.state, session, principal, body)
 

@@ -12,4 +12,4 @@ TiersRead = Annotated[Principal, Depends(require("system", "read"))]
 TiersWrite = Annotated[Principal, Depends(require("system", "write"))]
 TiersDelete = Annotated[Principal, Depends(require("system", "delete"))]
 UserTierRead = Annotated[Principal, Depends(require())]  # own tier; others with reach
-UserTierWrite = Annotated[Principal, Depends(require("users", "write"))]
+UserTierWrite = Annotated[Principal, Depends(require("users", "write", admin=True))]

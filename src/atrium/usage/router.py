@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.errors import Forbidden
 from atrium.usage import analytics
 from atrium.usage import service as usage_service
 from atrium.usage.pricebook import PriceBook
@@ -28,7 +27,7 @@ from atrium.usage.schemas import (
 from atrium.usage.writer import UsageWriter
 
 LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
+LlmAdmin = Annotated[Principal, Depends(require("llm", "write", admin=True))]
 UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
 
 Days = Annotated[int, Query(ge=1, le=365)]
@@ -53,10 +52,8 @@ async def list_prices(principal: LlmRead, session: SessionDep) -> dict[str, Any]
 
 @prices_router.put("", response_model=PricesRead)
 async def put_prices(
-    body: PriceList, principal: LlmWrite, session: SessionDep, request: Request
+    body: PriceList, principal: LlmAdmin, session: SessionDep, request: Request
 ) -> dict[str, Any]:
-    if not principal.is_admin:
-        raise Forbidden("Only an administrator can change prices")
     rows = await usage_service.put_prices(session, body.prices, prices=request.app.state.price_book)
     return {"prices": [usage_service.price_read(row) for row in rows]}
 

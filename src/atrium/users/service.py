@@ -1,19 +1,25 @@
 """User accounts: creation, lookups, administration and deletion."""
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
+from atrium.auth.principal import Principal, identity_changed
 from atrium.config import Settings
 from atrium.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from atrium.rbac import service as rbac_service
 from atrium.security.passwords import check_policy, hash_password
 from atrium.users.tables import User
 
+Account = User
+"""What this service returns for a user; other domains annotate with it (they never query the
+table themselves)."""
 UserDeletionHook = Callable[[AsyncSession, int], Awaitable[None]]
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -218,8 +224,6 @@ async def list_users(
 
 
 async def ensure_role(session: AsyncSession, role: str) -> str:
-    from atrium.rbac import service as rbac_service
-
     role_id = role.strip().lower()
     if not await rbac_service.role_exists(session, role_id):
         raise InvalidRole()
@@ -245,12 +249,6 @@ def _guard_admin_account(user: User, actor_role: str) -> None:
     """A role granted user management may not touch an administrator's account."""
     if user.role == "admin" and actor_role != "admin":
         raise Forbidden("Only administrators can change an administrator's account")
-
-
-def _invalidate(session: AsyncSession) -> None:
-    cache = session.info.get("auth_cache")
-    if cache is not None:
-        cache.invalidate_after_commit(session)
 
 
 async def update_user(
@@ -287,7 +285,7 @@ async def update_user(
         if field in changes:
             setattr(user, field, changes[field])
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
     await _record(session, actor_id, "user.updated", "User updated", _described(user, was), user)
     return user
 
@@ -327,7 +325,7 @@ async def delete_user(
         delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
     )
     session.expunge(user)
-    _invalidate(session)
+    identity_changed(session)
 
 
 def unique_username_base(name: str) -> str:
@@ -361,8 +359,11 @@ async def create_by_admin(
     password: str | None = None,
     auth_source: str | None = None,
     actor_id: int | None = None,
+    actor_role: str = "admin",
 ) -> User:
     """An account made by an administrator (Vault); without a password it signs in by key."""
+    if role.strip().lower() != "user" and actor_role != "admin":
+        raise Forbidden("Only administrators can assign roles")
     email = validated_email(email)
     role = await ensure_role(session, role)
     username = await free_username(session, name if USERNAME.match(name) else email.split("@")[0])
@@ -421,7 +422,7 @@ async def set_password(
     check_password_policy(password, email=user.email, username=user.username, settings=settings)
     user.password_hash = hash_password(password)
     await session.flush()
-    _invalidate(session)
+    identity_changed(session)
 
 
 def may_manage(user: User, actor_role: str) -> None:
@@ -436,3 +437,70 @@ async def llm_limits(session: AsyncSession, user_id: int) -> Any | None:
         User.id == user_id
     )
     return (await session.execute(statement)).first()
+
+
+# --- what identity composes a principal from -------------------------------------------------
+
+
+async def get_active(session: AsyncSession, user_id: int) -> User | None:
+    """The user, unless missing or deactivated."""
+    user = await session.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+async def record_last_active(session: AsyncSession, seen: Mapping[int, datetime]) -> None:
+    """Users' last activity, written off the request path (`identity.cache.ActivityRecorder`);
+    `updated_at` is left alone, activity is not an edit."""
+    for user_id, at in seen.items():
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(last_active_at=at, updated_at=User.updated_at)
+        )
+
+
+# --- a user's permissions (users sit above roles, so the questions about both are here) -----
+
+
+async def permissions_of_user(
+    session: AsyncSession, principal: Principal, user_id: int
+) -> dict[str, Any]:
+    """One's own effective permissions, or anyone's with `permissions:read`."""
+    if user_id != principal.user_id and not principal.can("permissions", "read"):
+        raise UserNotFound()
+    user = await get_user(session, user_id)
+    return await rbac_service.user_permissions(
+        session, user_id=user.id, username=user.username, role_id=user.role
+    )
+
+
+async def check_permission(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    resource: str,
+    action: str,
+    role_id: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """Whether a role, a user, or (with neither) the caller holds `resource:action`."""
+    about_self = role_id is None and user_id in (None, principal.user_id)
+    if not about_self and not principal.can("permissions", "read"):
+        raise Forbidden()
+    if about_self:
+        result = await rbac_service.check(session, principal.role, resource, action)
+        result["has_permission"] = principal.can(resource, action)
+        result["user_id"] = str(principal.user_id)
+    elif user_id is not None:
+        user = await get_user(session, user_id)
+        result = await rbac_service.check(session, user.role, resource, action)
+        result["user_id"] = str(user.id)
+    else:
+        result = await rbac_service.check(session, role_id or "", resource, action)
+    held = "holds" if result["has_permission"] else "does not hold"
+    return {
+        **result,
+        "allowed": result["has_permission"],
+        "reason": f"The role '{result['role_name']}' {held} {resource}:{action}",
+        "effective_level": result["role_id"],
+    }

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from atrium.auth import service as auth_service
 from atrium.auth.deps import CurrentPrincipal, Public, bearer_scheme
 from atrium.auth.principal import Principal
-from atrium.auth.router import LOGIN_BODY, logout_with, read_login_body, sign_in
-from atrium.auth.schemas import LogoutRead, LogoutRequest
 from atrium.db import SessionDep
-from atrium.users.schemas import iso_z
+from atrium.identity import service as identity_service
+from atrium.identity.deps import LOGIN_BODY, ClientAddressDep, LoginBody, Throttle
+from atrium.identity.schemas import LogoutRead, LogoutRequest
+from atrium.shapes import iso_z
 
 router = APIRouter(prefix="/api/auth", tags=["cloud platform"])
 
@@ -55,11 +55,17 @@ def cloud_user(principal: Principal) -> dict[str, Any]:
 @router.post(
     "/login", response_model=CloudLoginRead, dependencies=[Public], openapi_extra=LOGIN_BODY
 )
-async def cloud_login(request: Request, session: SessionDep) -> dict:
+async def cloud_login(
+    request: Request,
+    body: LoginBody,
+    address: ClientAddressDep,
+    throttle: Throttle,
+    session: SessionDep,
+) -> dict:
     """`{identifier | username | email, password}` as JSON (or a form body holding JSON)."""
-    user = await sign_in(request, session, await read_login_body(request))
+    user = await identity_service.login(session, throttle, address, body.login_name, body.password)
     state = request.app.state
-    tokens = await auth_service.issue_tokens(
+    tokens = await identity_service.issue_tokens(
         session, state.secrets, state.settings, user, with_refresh=False
     )
     return {
@@ -82,7 +88,9 @@ async def cloud_logout(
     bearer: Annotated[str | None, Depends(bearer_scheme)],
     body: LogoutRequest | None = None,
 ) -> dict:
-    await logout_with(request, session, body.refreshToken if body else None, bearer)
+    await identity_service.logout(
+        session, request.app.state.secrets.jwt_key, body.refreshToken if body else None, bearer
+    )
     return {"message": "Successfully logged out"}
 
 

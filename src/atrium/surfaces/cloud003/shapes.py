@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from atrium.users.schemas import iso_z
+from atrium.shapes import iso_z
 
 
 class Open(BaseModel):

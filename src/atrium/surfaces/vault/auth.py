@@ -5,10 +5,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from atrium.auth import service as auth_service
 from atrium.auth.deps import CurrentPrincipal, Public
-from atrium.auth.router import LOGIN_BODY, read_login_body, sign_in
 from atrium.db import SessionDep
+from atrium.identity import service as identity_service
+from atrium.identity.deps import LOGIN_BODY, ClientAddressDep, LoginBody, Throttle
+from atrium.surfaces.vault.keys import vault_scope
 
 router = APIRouter(prefix="/vault/auth", tags=["vault"])
 
@@ -38,12 +39,19 @@ class VaultMeRead(BaseModel):
 @router.post(
     "/login", response_model=VaultLoginRead, dependencies=[Public], openapi_extra=LOGIN_BODY
 )
-async def vault_login(request: Request, session: SessionDep) -> dict:
+async def vault_login(
+    request: Request,
+    body: LoginBody,
+    address: ClientAddressDep,
+    throttle: Throttle,
+    session: SessionDep,
+) -> dict:
     """`{username, password}`: the username matches an email, a username or a display name."""
-    body = await read_login_body(request)
-    user = await sign_in(request, session, body, by_display_name=True)
+    user = await identity_service.login(
+        session, throttle, address, body.login_name, body.password, by_display_name=True
+    )
     state = request.app.state
-    tokens = await auth_service.issue_tokens(
+    tokens = await identity_service.issue_tokens(
         session, state.secrets, state.settings, user, with_refresh=False
     )
     return {
@@ -72,10 +80,7 @@ async def vault_me(principal: CurrentPrincipal) -> dict[str, Any]:
             "auth_source": principal.auth_source,
         },
         "key_prefix": principal.key_prefix,
-        "key_scope": principal.key_scope_label
-        or (
-            None
-            if principal.key_id is None
-            else ("admin" if principal.key_scopes is None else "custom")
-        ),
+        "key_scope": None
+        if principal.key_id is None
+        else vault_scope(principal.key_scopes, principal.key_scope_label),
     }

@@ -2,25 +2,24 @@
 answers for what Atrium does not offer (LDAP, an upload quarantine)."""
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
-from atrium.auth.deps import Public, require
+from atrium.auth.deps import Public
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import Unprocessable
 from atrium.settings_store import service as settings_service
+from atrium.settings_store.auth import SettingsRead, SettingsWrite
 from atrium.settings_store.schemas import AdminSettingsRead, AdminSettingsUpdate
 from atrium.system import host
 
 router = APIRouter(prefix="/vault", tags=["vault"])
 public_router = APIRouter(prefix="/vault", tags=["vault"], dependencies=[Public])
 routers = [router, public_router]
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
-SystemWrite = Annotated[Principal, Depends(require("system", "write"))]
 
 
 class NetworkConfig(BaseModel):
@@ -138,7 +137,7 @@ def _network(values: AdminSettingsRead) -> NetworkConfig:
     "administrator stored them for display (Atrium never changes the host's network).",
 )
 async def get_vault_network(
-    principal: SystemRead, request: Request, session: SessionDep
+    principal: SettingsRead, request: Request, session: SessionDep
 ) -> NetworkConfig:
     values = await _current(request, session)
     return await asyncio.to_thread(_network, values)
@@ -146,7 +145,7 @@ async def get_vault_network(
 
 @router.put("/admin/config/network", response_model=NetworkConfig)
 async def update_vault_network(
-    body: NetworkConfigUpdate, principal: SystemWrite, request: Request, session: SessionDep
+    body: NetworkConfigUpdate, principal: SettingsWrite, request: Request, session: SessionDep
 ) -> NetworkConfig:
     given = body.model_dump(exclude_unset=True)
     values = {"network_" + name: value for name, value in given.items()}
@@ -176,14 +175,14 @@ def _system(values: AdminSettingsRead) -> SystemConfig:
     "telemetry or diagnostics, so those read false.",
 )
 async def get_vault_system_config(
-    principal: SystemRead, request: Request, session: SessionDep
+    principal: SettingsRead, request: Request, session: SessionDep
 ) -> SystemConfig:
     return _system(await _current(request, session))
 
 
 @router.put("/admin/config/system", response_model=SystemConfig)
 async def update_vault_system_config(
-    body: SystemConfigUpdate, principal: SystemWrite, request: Request, session: SessionDep
+    body: SystemConfigUpdate, principal: SettingsWrite, request: Request, session: SessionDep
 ) -> SystemConfig:
     given = body.model_dump(exclude_unset=True)
     for name in ("auto_update", "telemetry", "diagnostics_enabled"):
@@ -212,12 +211,12 @@ async def update_vault_system_config(
 
 
 @router.get("/admin/config/ldap", response_model=LdapConfig)
-async def get_vault_ldap(principal: SystemRead) -> LdapConfig:
+async def get_vault_ldap(principal: SettingsRead) -> LdapConfig:
     return LdapConfig()
 
 
 @router.put("/admin/config/ldap", response_model=LdapConfig)
-async def update_vault_ldap(body: dict[str, Any], principal: SystemWrite) -> LdapConfig:
+async def update_vault_ldap(body: dict[str, Any], principal: SettingsWrite) -> LdapConfig:
     if body.get("enabled"):
         raise Unprocessable("enabled: Atrium does not offer LDAP sign-in")
     return LdapConfig()
@@ -228,7 +227,7 @@ async def update_vault_ldap(body: dict[str, Any], principal: SystemWrite) -> Lda
     response_model=list[dict[str, Any]],
     description="Always empty: without LDAP there are no group mappings.",
 )
-async def list_vault_ldap_mappings(principal: SystemRead) -> list[dict[str, Any]]:
+async def list_vault_ldap_mappings(principal: SettingsRead) -> list[dict[str, Any]]:
     return []
 
 
@@ -243,7 +242,7 @@ async def get_vault_ldap_enabled() -> dict[str, bool]:
     description="Atrium does not terminate TLS itself; this reports the certificate "
     "served at the https public base URL, if one is set.",
 )
-async def get_vault_tls(principal: SystemRead, request: Request) -> TlsInfo:
+async def get_vault_tls(principal: SettingsRead, request: Request) -> TlsInfo:
     base_url = request.app.state.live_settings.values.get("public_base_url")
     return TlsInfo(**await asyncio.to_thread(host.tls_of, base_url))
 
@@ -254,7 +253,7 @@ async def get_vault_tls(principal: SystemRead, request: Request) -> TlsInfo:
     description="Atrium does not hold uploads for scanning: every check reads off, "
     "and `max_file_size` is the real upload limit.",
 )
-async def get_vault_quarantine(principal: SystemRead, request: Request) -> QuarantineConfig:
+async def get_vault_quarantine(principal: SettingsRead, request: Request) -> QuarantineConfig:
     return QuarantineConfig(
         max_file_size=request.app.state.settings.max_upload_bytes,
         max_batch_files=1,

@@ -2,33 +2,65 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
-from atrium.errors import BadRequest, Forbidden
+from atrium.errors import BadRequest
 from atrium.keys import service as keys_service
+from atrium.params import MAX_ID, IdPath
+from atrium.shapes import Input, iso_z
+from atrium.text import DisplayName
 from atrium.users import service as users_service
-from atrium.users.schemas import (
-    MAX_ID,
-    IdPath,
-    VaultUserCreate,
-    VaultUserRead,
-    VaultUserUpdate,
-    vault_user_read,
-)
-from atrium.users.tables import User
+from atrium.users.auth import UsersDelete, UsersRead, UsersWrite
 
 router = APIRouter(prefix="/vault/admin/users", tags=["vault"])
 
-UsersRead = Annotated[Principal, Depends(require("users", "read"))]
-UsersWrite = Annotated[Principal, Depends(require("users", "write"))]
-UsersDelete = Annotated[Principal, Depends(require("users", "delete"))]
 STATUSES = {"active": True, "inactive": False}
 
 
-async def _shaped(session: SessionDep, user: User) -> dict[str, Any]:
+class VaultUserRead(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: str
+    status: str
+    last_active: str | None
+    api_key_count: int
+    created_at: str | None
+    auth_source: str
+
+
+def vault_user_read(user: Any, api_key_count: int) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "name": user.full_name or user.username,
+        "email": user.email,
+        "role": user.role,
+        "status": "active" if user.is_active else "inactive",
+        "last_active": iso_z(user.last_active_at),
+        "api_key_count": api_key_count,
+        "created_at": iso_z(user.created_at),
+        "auth_source": user.auth_source,
+    }
+
+
+class VaultUserCreate(Input):
+    name: DisplayName = Field(min_length=1, max_length=200)
+    email: str
+    role: str = "user"
+    password: str | None = None
+    auth_source: str | None = Field(default=None, max_length=32)
+
+
+class VaultUserUpdate(Input):
+    name: DisplayName | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = None
+    role: str | None = None
+    status: str | None = None
+
+
+async def _shaped(session: SessionDep, user: Any) -> dict[str, Any]:
     counts = await keys_service.count_active_by_user(session, [user.id])
     return vault_user_read(user, counts.get(user.id, 0))
 
@@ -49,8 +81,6 @@ async def list_vault_users(
 async def create_vault_user(
     request: Request, body: VaultUserCreate, principal: UsersWrite, session: SessionDep
 ) -> dict:
-    if body.role.strip().lower() != "user" and principal.role != "admin":
-        raise Forbidden("Only administrators can assign roles")
     user = await users_service.create_by_admin(
         session,
         request.app.state.settings,
@@ -60,6 +90,7 @@ async def create_vault_user(
         password=body.password,
         auth_source=body.auth_source,
         actor_id=principal.user_id,
+        actor_role=principal.role,
     )
     return await _shaped(session, user)
 

@@ -1,9 +1,13 @@
 """Auth request and response shapes (seed 004 first; seed 001/003 additions per DECISIONS 4)."""
 
+from typing import Any
+
 from pydantic import AliasChoices, BaseModel, Field, model_validator
 
+from atrium.auth.principal import Principal
+from atrium.shapes import Input, iso_z
 from atrium.text import DisplayName
-from atrium.users.schemas import Input, UserRead
+from atrium.users.schemas import UserRead, user_read
 
 
 class RegisterRequest(Input):
@@ -73,3 +77,26 @@ class VerifyRead(BaseModel):
 
 class LogoutRead(BaseModel):
     message: str
+
+
+def principal_user_read(principal: Principal) -> dict[str, Any]:
+    """The seed 004 user object, from the cached principal (no query)."""
+    return {
+        "id": str(principal.user_id),
+        "email": principal.email,
+        "username": principal.username,
+        "role": principal.role,
+        "createdAt": iso_z(principal.created_at),
+        "full_name": principal.full_name,
+    }
+
+
+def auth_read(user: Any, access_token: str, refresh_token: str | None) -> dict[str, Any]:
+    refresh = refresh_token or ""
+    return {
+        "user": user_read(user),
+        "tokens": {"accessToken": access_token, "refreshToken": refresh},
+        "access_token": access_token,
+        "refresh_token": refresh,
+        "token_type": "bearer",
+    }

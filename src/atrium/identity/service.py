@@ -12,17 +12,24 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
-from atrium.auth.tables import RefreshToken, RevokedAccessToken
+from atrium.auth.principal import CACHE_KEY
 from atrium.config import Settings
 from atrium.db import utcnow
 from atrium.errors import Forbidden, Unauthorized
+from atrium.identity.tables import RefreshToken, RevokedAccessToken
 from atrium.security.passwords import hash_password, needs_rehash, verify_password
 from atrium.security.secrets import ServerSecrets
 from atrium.security.throttle import LoginThrottle, RedisLoginThrottle
-from atrium.security.tokens import AccessClaims, issue_access_token
+from atrium.security.tokens import (
+    AccessClaims,
+    InvalidToken,
+    decode_access_token,
+    issue_access_token,
+    looks_like_jwt,
+)
 from atrium.settings_store import service as settings_service
 from atrium.users import service as users_service
-from atrium.users.tables import User
+from atrium.users.service import Account
 
 
 class InvalidCredentials(Unauthorized):
@@ -70,7 +77,7 @@ def successor_of(secrets_: ServerSecrets, token: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
-def access_token_for(secrets_: ServerSecrets, settings: Settings, user: User) -> str:
+def access_token_for(secrets_: ServerSecrets, settings: Settings, user: Account) -> str:
     return issue_access_token(
         secrets_.jwt_key,
         user_id=user.id,
@@ -87,7 +94,7 @@ async def issue_tokens(
     session: AsyncSession,
     secrets_: ServerSecrets,
     settings: Settings,
-    user: User,
+    user: Account,
     *,
     with_refresh: bool = True,
 ) -> IssuedTokens:
@@ -118,7 +125,7 @@ async def register(
     username: str,
     password: str,
     full_name: str | None = None,
-) -> User:
+) -> Account:
     if not await settings_service.registration_open(session, settings):
         raise RegistrationClosed()
     email = users_service.validated_email(email)
@@ -156,7 +163,7 @@ async def login(
     password: str,
     *,
     by_display_name: bool = False,
-) -> User:
+) -> Account:
     """The user whose password matches; unknown users cost the same hash as a wrong password."""
     await throttle.check(login_name, address)
     user = await users_service.find_by_login(session, login_name)
@@ -187,8 +194,8 @@ async def rotate_refresh(
     )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise InvalidRefreshToken()
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    user = await users_service.get_active(session, row.user_id)
+    if user is None:
         raise InvalidRefreshToken()
     if not settings.refresh_rotation:
         return RefreshOutcome(IssuedTokens(access_token_for(secrets_, settings, user), token, 0))
@@ -239,13 +246,32 @@ async def revoke_refresh(session: AsyncSession, token: str) -> bool:
 
 async def revoke_access(session: AsyncSession, claims: AccessClaims) -> None:
     """Deny an access token's `jti` until it expires, in this process and in the table."""
-    cache = session.info.get("auth_cache")
+    cache = session.info.get(CACHE_KEY)
     if cache is not None:
         cache.deny_jti(claims.jti, claims.expires_at)
         cache.invalidate_after_commit(session)
     if await session.get(RevokedAccessToken, claims.jti) is None:
         session.add(RevokedAccessToken(jti=claims.jti, expires_at=claims.expires_at))
     await session.flush()
+
+
+async def logout(
+    session: AsyncSession, jwt_key: bytes, refresh_token: str | None, bearer: str | None
+) -> None:
+    """Revoke the refresh token's family and, with a bearer JWT, that access token."""
+    revoked = False
+    if refresh_token:
+        revoked = await revoke_refresh(session, refresh_token)
+    if bearer and looks_like_jwt(bearer):
+        try:
+            claims = decode_access_token(jwt_key, bearer)
+        except InvalidToken:
+            claims = None
+        if claims is not None:
+            await revoke_access(session, claims)
+            revoked = True
+    if not revoked:
+        raise Unauthorized("Give a valid refreshToken in the body or a bearer access token")
 
 
 async def revoke_user_sessions(session: AsyncSession, user_id: int) -> None:
