@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -427,3 +428,11 @@ async def set_password(
 def may_manage(user: User, actor_role: str) -> None:
     """Raise unless `actor_role` may act on `user`'s account (admins' accounts: admins only)."""
     _guard_admin_account(user, actor_role)
+
+
+async def count_users(session: AsyncSession, active_since: datetime) -> tuple[int, int]:
+    """(all users, those active since `active_since`) in one query; activity is
+    `last_active_at`, which the ActivityRecorder keeps off the request path."""
+    active = func.count().filter(User.last_active_at >= active_since)
+    total, recent = (await session.execute(select(func.count(), active))).one()
+    return int(total), int(recent)
