@@ -1,7 +1,7 @@
 """Seed 004's reply generation: the user's message, its attachments and the conversation's
 history (trimmed to the model's context window) go to the gateway; the reply is stored.
 
-Streaming (DECISIONS 23): `event: delta` {"content"} as text arrives, then `event: message`
+Streaming: `event: delta` {"content"} as text arrives, then `event: message`
 with the stored assistant message, or `event: error` {detail, code}. A reply cut off by a
 client disconnect or an upstream failure is stored as far as it got, with `incomplete: true`.
 """

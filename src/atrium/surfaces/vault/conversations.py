@@ -1,6 +1,6 @@
-"""Vault's `/vault/conversations` (CONTRACTS, seed 000): snake_case, epoch-millisecond times,
-limit/offset lists; its `/messages` stores the message it is given and generates nothing
-(its frontend generates through `/v1/chat/completions`, DECISIONS 22)."""
+"""Vault's `/vault/conversations` (seed 000): snake_case, epoch-millisecond times, limit/offset
+lists; its `/messages` stores the message it is given and generates nothing (its frontend
+generates through `/v1/chat/completions`)."""
 
 from datetime import datetime
 from typing import Annotated, Literal
