@@ -149,7 +149,7 @@ def is_text_like(mime_type: str) -> bool:
     )
 
 
-# --- signed download URLs ------------------------------------------------------------------
+# --- signed download URLs --------------------------------------------------------------------
 
 
 def _signature(key: bytes, file: StoredFile, expires: int) -> str:
