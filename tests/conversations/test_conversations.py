@@ -1,5 +1,5 @@
 """Seed 004's conversations: CRUD, moves between projects, lists (cursor, project filter,
-full-text search), exports, ownership on every route, and the admin metrics."""
+full-text search), exports and ownership on every route."""
 
 import json
 
@@ -240,35 +240,6 @@ def test_viewer_may_read_but_not_write(client, create_user):
     viewer = create_user("viewer")
     assert client.get(CONVERSATIONS, headers=viewer.headers).status_code == 200
     assert client.post(CONVERSATIONS, json={}, headers=viewer.headers).status_code == 403
-
-
-def test_admin_metrics(client, create_user, admin):
-    owner = create_user()
-    make_project(client, owner.headers)
-    conversation = make_conversation(client, owner.headers)
-    add_message(client, owner.headers, conversation["id"], "count me")
-    client.get("/api/v1/projects", headers=owner.headers)  # activity
-    client.portal.call(client.app.state.activity.flush)
-    response = client.get("/api/v1/admin/metrics", headers=admin.headers)
-    assert response.status_code == 200
-    metrics = response.json()
-    assert set(metrics) == {
-        "totalUsers",
-        "totalProjects",
-        "totalConversations",
-        "totalMessages",
-        "activeUsers24h",
-    }
-    assert metrics["totalProjects"] >= 1 and metrics["totalMessages"] >= 1
-    assert metrics["totalConversations"] >= 1
-    assert 1 <= metrics["activeUsers24h"] <= metrics["totalUsers"]
-
-
-def test_admin_metrics_is_for_admins_only(client, create_user):
-    assert client.get("/api/v1/admin/metrics").status_code == 401
-    for role in ("user", "moderator", "analyst"):
-        response = client.get("/api/v1/admin/metrics", headers=create_user(role).headers)
-        assert response.status_code == 403, role
 
 
 def test_moderator_reaches_other_users_conversations(client, create_user):

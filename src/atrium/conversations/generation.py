@@ -1,7 +1,7 @@
 """Seed 004's reply generation: the user's message, its attachments and the conversation's
 history (trimmed to the model's context window) go to the gateway; the reply is stored.
 
-Streaming (DECISIONS 23): `event: delta` {"content"} as text arrives, then `event: message`
+Streaming: `event: delta` {"content"} as text arrives, then `event: message`
 with the stored assistant message, or `event: error` {detail, code}. A reply cut off by a
 client disconnect or an upstream failure is stored as far as it got, with `incomplete: true`.
 """
@@ -21,16 +21,17 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from atrium.auth.principal import Principal
+from atrium.conversations import messages as stored_messages
 from atrium.conversations import service as conversations_service
 from atrium.conversations import websearch
-from atrium.conversations.schemas import MessageCreate
-from atrium.conversations.service import HistoryEntry, NewMessage
+from atrium.conversations.messages import HistoryEntry, NewMessage
+from atrium.conversations.schemas import MessageCreate, MessageRead
 from atrium.conversations.tables import Conversation, Message
 from atrium.db import transaction, utcnow
 from atrium.errors import AtriumError, NotFound, ServiceUnavailable
 from atrium.files import service as files_service
+from atrium.files.service import FileRecord
 from atrium.files.storage import Storage
-from atrium.files.tables import StoredFile
 from atrium.gateway.service import count_message_tokens, count_tokens
 from atrium.settings_store import service as settings_service
 
@@ -73,7 +74,7 @@ class Turn:
 
     conversation_id: int
     content: str
-    files: list[StoredFile]
+    files: list[FileRecord]
     received_at: datetime
     model: str
     request: dict[str, Any]
@@ -99,7 +100,7 @@ async def _render(
     storage: Storage,
     model: str,
     text: str,
-    files: list[StoredFile],
+    files: list[FileRecord],
     budget: int,
     images_ok: bool,
 ) -> str | list[dict[str, Any]]:
@@ -148,7 +149,7 @@ async def build_context(
     window: int,
     reply_reserve: int,
     history: list[HistoryEntry],
-    current: tuple[str, list[StoredFile]],
+    current: tuple[str, list[FileRecord]],
     system: list[dict[str, str]],
     images_ok: bool = False,
 ) -> list[dict[str, Any]]:
@@ -224,7 +225,7 @@ async def start_turn(
     warnings, system, sources = [], [], []
     if data.internet_enabled:
         warnings, system, sources = await _web_context(session, request, data.content)
-    recent = await conversations_service.history(session, conversation.id, HISTORY_LIMIT)
+    recent = await stored_messages.history(session, conversation.id, HISTORY_LIMIT)
     parameters = _parameters(data.parameters)
     known = await gateway.model_info(principal, model)
     window = known.get("context_window") or UNKNOWN_CONTEXT_WINDOW
@@ -262,7 +263,7 @@ def question(turn: Turn) -> NewMessage:
 
 
 async def store_question(session: AsyncSession, conversation: Conversation, turn: Turn) -> None:
-    await conversations_service.add_messages(session, conversation, [question(turn)])
+    await stored_messages.add_messages(session, conversation, [question(turn)])
 
 
 # --- replies ---------------------------------------------------------------------------------
@@ -308,7 +309,7 @@ async def store_reply(session: AsyncSession, turn: Turn, reply: NewMessage) -> M
     conversation = await session.get(Conversation, turn.conversation_id)
     if conversation is None:
         return None
-    return (await conversations_service.add_messages(session, conversation, [reply]))[0]
+    return (await stored_messages.add_messages(session, conversation, [reply]))[0]
 
 
 async def reply(
@@ -323,7 +324,7 @@ async def reply(
         principal, turn.request, origin="workspace"
     )
     content, thinking = reply_text(completion)
-    stored = await conversations_service.add_messages(
+    stored = await stored_messages.add_messages(
         session, conversation, [question(turn), answer(turn, content, thinking=thinking)]
     )
     return stored[1]
@@ -429,3 +430,40 @@ class EventStreamResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+# --- one exchange, end to end ----------------------------------------------------------------
+
+
+async def respond(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    conversation_id: int,
+    data: MessageCreate,
+    *,
+    stream: bool,
+) -> MessageRead | EventStreamResponse:
+    """Answer `data` in the conversation: the stored reply, or its event stream. A stream's
+    routing and upstream errors surface before it starts, as plain error responses; the
+    question is stored in the request's transaction, committed before the stream is sent."""
+    conversation = await conversations_service.get_owned(
+        session, principal, conversation_id, "write"
+    )
+    turn = await start_turn(session, principal, request, conversation, data)
+    files_key = request.app.state.secrets.derive("files")
+    if not stream:
+        message = await reply(session, principal, request, conversation, turn)
+        return stored_messages.message_read(files_key, message, [])
+    chunks = request.app.state.gateway.stream(principal, turn.request, origin="workspace")
+    first = await anext(chunks, None)
+    await store_question(session, conversation, turn)
+
+    def shape(message: Message) -> dict[str, Any]:
+        read = stored_messages.message_read(files_key, message, [])
+        return read.model_dump(mode="json", by_alias=True)
+
+    events = stream_events(request.app.state.db.sessions, turn, chunks, first, shape)
+    return EventStreamResponse(
+        events, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -60,6 +60,13 @@ class ConversationUpdate(BaseModel):
     _title = field_validator("title")(_strip_title)
 
 
+class ConversationListQuery(BaseModel):
+    project_id: Id | None = None
+    q: str | None = Field(default=None, max_length=200, description="Search text")
+    limit: int | None = Field(default=None, ge=1, le=1000)
+    cursor: str | None = Field(default=None, max_length=200, description="From X-Next-Cursor")
+
+
 class ConversationSummary(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -117,21 +124,3 @@ class MessageCreate(BaseModel):
 
 
 ExportFormat = Literal["json", "markdown", "md"]
-
-
-class AdminMetrics(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    total_users: int = Field(serialization_alias="totalUsers", validation_alias="totalUsers")
-    total_projects: int = Field(
-        serialization_alias="totalProjects", validation_alias="totalProjects"
-    )
-    total_conversations: int = Field(
-        serialization_alias="totalConversations", validation_alias="totalConversations"
-    )
-    total_messages: int = Field(
-        serialization_alias="totalMessages", validation_alias="totalMessages"
-    )
-    active_users_24h: int = Field(
-        serialization_alias="activeUsers24h", validation_alias="activeUsers24h"
-    )

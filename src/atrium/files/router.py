@@ -136,20 +136,6 @@ signed_or_authenticated.permission = ("files", "read")  # type: ignore[attr-defi
 Downloader = Annotated[Principal | None, Depends(signed_or_authenticated)]
 
 
-async def _file_for_download(
-    request: Request,
-    session: AsyncSession,
-    principal: Principal | None,
-    file_id: int,
-    exp: int | None,
-    sig: str | None,
-) -> StoredFile:
-    if principal is not None:
-        return await files_service.get_owned(session, principal, file_id)
-    key = request.app.state.secrets.derive("files")
-    return await files_service.get_signed(session, key, file_id, exp or 0, sig or "")
-
-
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """One `bytes=` range as (first, last); None for the whole file (several ranges too)."""
     if not header:
@@ -198,7 +184,8 @@ async def download_file(
     exp: int | None = None,
     sig: str | None = None,
 ) -> StreamingResponse:
-    file = await _file_for_download(request, session, principal, file_id, exp, sig)
+    key = request.app.state.secrets.derive("files")
+    file = await files_service.get_for_download(session, principal, key, file_id, exp, sig)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Disposition": _disposition(file),

@@ -11,6 +11,8 @@ import time
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Protocol
 
 import puremagic
 from sqlalchemy import ColumnElement, func, select, true
@@ -57,6 +59,19 @@ TEXT_BY_EXTENSION = {
 TEXT_APPLICATION_TYPES = frozenset(
     {"application/json", "application/xml", "application/yaml", "application/sql"}
 )
+
+
+class FileRecord(Protocol):
+    """A stored file as other domains hold it: they read these fields and hand it back to
+    this service (descriptions with signed links, text and images for a model's context)."""
+
+    id: int
+    filename: str
+    mime_type: str
+    size: int
+    sha256: str
+    storage_key: str
+    created_at: datetime
 
 
 class FileNotFound(NotFound):
@@ -134,7 +149,7 @@ def is_text_like(mime_type: str) -> bool:
     )
 
 
-# --- signed download URLs (DECISIONS 24) -----------------------------------------------------
+# --- signed download URLs --------------------------------------------------------------------
 
 
 def _signature(key: bytes, file: StoredFile, expires: int) -> str:
@@ -195,6 +210,20 @@ async def get_signed(
     if file is None or not signature_valid(key, file, expires, signature):
         raise InvalidSignature()
     return file
+
+
+async def get_for_download(
+    session: AsyncSession,
+    principal: Principal | None,
+    key: bytes,
+    file_id: int,
+    expires: int | None,
+    signature: str | None,
+) -> StoredFile:
+    """The caller's file, or without a caller the file a valid signed link names."""
+    if principal is not None:
+        return await get_owned(session, principal, file_id)
+    return await get_signed(session, key, file_id, expires or 0, signature or "")
 
 
 async def get_senders_files(

@@ -1,35 +1,32 @@
-"""Seed 004's projects: `/api/v1/projects` (POST, GET) and `/{id}` (GET, PATCH, DELETE)."""
+"""Seed 004's projects: `/api/v1/projects` (POST, GET) and `/{id}` (GET, PATCH, DELETE); its
+admin metrics, the workspace's totals, at `/api/v1/admin/metrics`."""
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
-from atrium.conversations import service as conversations_service
-from atrium.db import SessionDep
+from atrium.db import SessionDep, utcnow
 from atrium.projects import service as projects_service
-from atrium.projects.schemas import ProjectCreate, ProjectDeleted, ProjectRead, ProjectUpdate
-from atrium.projects.tables import Project
+from atrium.projects.schemas import (
+    AdminMetrics,
+    ProjectCreate,
+    ProjectDeleted,
+    ProjectRead,
+    ProjectUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+routers = [router, admin_router]
 
 ProjectsRead = Annotated[Principal, Depends(require("projects", "read"))]
 ProjectsWrite = Annotated[Principal, Depends(require("projects", "write"))]
 ProjectsDelete = Annotated[Principal, Depends(require("projects", "delete"))]
+SystemAdmin = Annotated[Principal, Depends(require("system", "read", admin=True))]
 NOT_FOUND = {404: {"description": "No such project, or not the caller's"}}
-
-
-async def _with_conversations(session: SessionDep, projects: list[Project]) -> list[ProjectRead]:
-    by_project = await conversations_service.summaries_by_project(
-        session, [project.id for project in projects]
-    )
-    return [
-        ProjectRead.model_validate(project).model_copy(
-            update={"conversations": by_project.get(project.id, [])}
-        )
-        for project in projects
-    ]
 
 
 @router.post("", response_model=ProjectRead, status_code=201)
@@ -59,7 +56,7 @@ async def list_projects(
     )
     if next_after is not None:
         response.headers["X-Next-Cursor"] = str(next_after)
-    return await _with_conversations(session, projects)
+    return await projects_service.with_conversations(session, projects)
 
 
 @router.get("/{project_id}", response_model=ProjectRead, responses=NOT_FOUND)
@@ -67,7 +64,7 @@ async def read_project(
     project_id: int, principal: ProjectsRead, session: SessionDep
 ) -> ProjectRead:
     project = await projects_service.get_owned(session, principal, project_id)
-    return (await _with_conversations(session, [project]))[0]
+    return (await projects_service.with_conversations(session, [project]))[0]
 
 
 @router.patch("/{project_id}", response_model=ProjectRead, responses=NOT_FOUND)
@@ -75,7 +72,7 @@ async def update_project(
     project_id: int, body: ProjectUpdate, principal: ProjectsWrite, session: SessionDep
 ) -> ProjectRead:
     project = await projects_service.update(session, principal, project_id, body)
-    return (await _with_conversations(session, [project]))[0]
+    return (await projects_service.with_conversations(session, [project]))[0]
 
 
 @router.delete(
@@ -90,3 +87,15 @@ async def delete_project(
 ) -> ProjectDeleted:
     await projects_service.delete(session, principal, project_id)
     return ProjectDeleted(id=str(project_id))
+
+
+@admin_router.get(
+    "/metrics",
+    response_model=AdminMetrics,
+    responses={403: {"description": "Not an administrator"}},
+    description="Workspace totals (administrators only). `activeUsers24h` counts users seen "
+    "in the last 24 hours.",
+)
+async def read_admin_metrics(principal: SystemAdmin, session: SessionDep) -> AdminMetrics:
+    since = utcnow() - timedelta(hours=24)
+    return await projects_service.workspace_metrics(session, principal, since)

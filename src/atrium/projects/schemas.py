@@ -56,3 +56,23 @@ class ProjectRead(BaseModel):
 class ProjectDeleted(BaseModel):
     id: str
     deleted: bool = True
+
+
+class AdminMetrics(BaseModel):
+    """Seed 004's workspace totals (camelCase)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    total_users: int = Field(serialization_alias="totalUsers", validation_alias="totalUsers")
+    total_projects: int = Field(
+        serialization_alias="totalProjects", validation_alias="totalProjects"
+    )
+    total_conversations: int = Field(
+        serialization_alias="totalConversations", validation_alias="totalConversations"
+    )
+    total_messages: int = Field(
+        serialization_alias="totalMessages", validation_alias="totalMessages"
+    )
+    active_users_24h: int = Field(
+        serialization_alias="activeUsers24h", validation_alias="activeUsers24h"
+    )

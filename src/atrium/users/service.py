@@ -504,3 +504,11 @@ async def check_permission(
         "reason": f"The role '{result['role_name']}' {held} {resource}:{action}",
         "effective_level": result["role_id"],
     }
+
+
+async def count_users(session: AsyncSession, active_since: datetime) -> tuple[int, int]:
+    """(all users, those active since `active_since`) in one query; activity is
+    `last_active_at`, which the ActivityRecorder keeps off the request path."""
+    active = func.count().filter(User.last_active_at >= active_since)
+    total, recent = (await session.execute(select(func.count(), active))).one()
+    return int(total), int(recent)

@@ -1,6 +1,6 @@
-"""Vault's `/vault/conversations` (CONTRACTS, seed 000): snake_case, epoch-millisecond times,
-limit/offset lists; its `/messages` stores the message it is given and generates nothing
-(its frontend generates through `/v1/chat/completions`, DECISIONS 22)."""
+"""Vault's `/vault/conversations` (seed 000): snake_case, epoch-millisecond times, limit/offset
+lists; its `/messages` stores the message it is given and generates nothing (its frontend
+generates through `/v1/chat/completions`)."""
 
 from datetime import datetime
 from typing import Annotated, Literal
@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
-from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
+from atrium.conversations.service import DEFAULT_TITLE, ConversationRecord, MessageRecord
 from atrium.db import SessionDep
 from atrium.params import MAX_ID
 from atrium.text import DisplayName
@@ -86,7 +86,7 @@ class VaultDeleted(BaseModel):
     deleted: bool = True
 
 
-def summary(conversation: Conversation) -> VaultConversationSummary:
+def summary(conversation: ConversationRecord) -> VaultConversationSummary:
     return VaultConversationSummary(
         id=str(conversation.id),
         title=conversation.title,
@@ -97,7 +97,7 @@ def summary(conversation: Conversation) -> VaultConversationSummary:
     )
 
 
-def vault_message(message: Message) -> VaultMessage:
+def vault_message(message: MessageRecord) -> VaultMessage:
     thinking = None
     if message.thinking_content is not None:
         thinking = VaultThinking(
@@ -132,7 +132,7 @@ async def create_vault_conversation(
     body: VaultConversationCreate, principal: ConversationsWrite, session: SessionDep
 ) -> VaultConversationSummary:
     conversation = await conversations_service.create(
-        session, principal, title=body.title.strip() or DEFAULT_TITLE, model_id=body.model_id
+        session, principal, title=body.title.strip(), model_id=body.model_id
     )
     return summary(conversation)
 
