@@ -124,7 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     datadir.secure(settings)
     state.secrets = load_secrets(settings)
     stock_sqlite = "aiosqlite" in settings.stock_libraries
-    state.db = Database(settings.resolved_database_url, stock_sqlite=stock_sqlite)
+    state.db = Database(
+        settings.resolved_database_url,
+        stock_sqlite=stock_sqlite,
+        synchronous=settings.sqlite_synchronous,
+        busy_timeout_s=settings.sqlite_busy_timeout_seconds,
+    )
     state.redis = _make_redis(settings)
     state.auth_cache = AuthCache(state.db.sessions, state.redis)
     state.activity = ActivityRecorder(state.db.sessions, every_seconds=60.0)
