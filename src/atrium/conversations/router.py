@@ -26,7 +26,7 @@ from atrium.conversations.schemas import (
 )
 from atrium.conversations.service import MAX_PAGE
 from atrium.conversations.tables import Conversation, Message
-from atrium.db import SessionDep, utcnow
+from atrium.db import LongReadSessionDep, SessionDep, utcnow
 from atrium.errors import Forbidden
 from atrium.files import service as files_service
 from atrium.files.tables import StoredFile
@@ -282,7 +282,7 @@ async def send_message(
 async def export_conversation(
     conversation_id: int,
     principal: ConversationsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     format: Annotated[ExportFormat, Query()] = "json",
 ) -> Response:
     fmt = "markdown" if format == "md" else format
