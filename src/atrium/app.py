@@ -126,7 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     datadir.secure(settings)
     state.secrets = load_secrets(settings)
     stock_sqlite = "aiosqlite" in settings.stock_libraries
-    state.db = Database(settings.resolved_database_url, stock_sqlite=stock_sqlite)
+    state.db = Database(
+        settings.resolved_database_url,
+        stock_sqlite=stock_sqlite,
+        synchronous=settings.sqlite_synchronous,
+        busy_timeout_s=settings.sqlite_busy_timeout_seconds,
+    )
     state.redis = _make_redis(settings)
     state.key_formats = KeyFormats(ATRIUM_KEY)  # surfaces add theirs in their setup(app)
     state.auth_cache = AuthCache(state.db.sessions, state.redis, state.key_formats)

@@ -18,6 +18,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     redis_url: str | None = None
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite's `synchronous` in WAL mode: NORMAL survives a process crash (a "
+        "power loss may lose the last commits); FULL syncs every commit.",
+    )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a SQLite writer waits for another's lock."
+    )
 
     jwt_secret: SecretStr | None = None
     encryption_keys: SecretStr | None = Field(

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -55,35 +55,129 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+SLOT_WAIT_SECONDS = 30.0
+
+
+def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.close()
+
+    return apply
+
+
+def _sqlite_file(url: str) -> tuple[str, bool]:
+    """The database path of a SQLite URL, and whether it is a `file:` URI."""
+    parsed = make_url(url)
+    return parsed.database or ":memory:", parsed.query.get("uri") in ("true", "1")
+
+
+def _sqlite_engine(
+    url: str, creator: Callable[[], Awaitable[Any]], synchronous: str
+) -> AsyncEngine:
+    engine = create_async_engine(url, async_creator=creator, pool_size=8, max_overflow=8)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas(synchronous))
+    return engine
+
+
+async def _aiosqlite_connect(database: str, *, busy_timeout_s: float, uri: bool) -> Any:
+    import aiosqlite
+
+    connection = aiosqlite.connect(
+        database, isolation_level=None, timeout=busy_timeout_s, uri=uri, check_same_thread=False
+    )
+    thread = getattr(connection, "_thread", None)
+    if thread is not None:  # as SQLAlchemy's dialect does: never keep the process alive
+        thread.daemon = True
+    return await connection
+
+
+def make_engine(
+    url: str,
+    *,
+    stock_sqlite: bool = False,
+    synchronous: str = "NORMAL",
+    busy_timeout_s: float = 5.0,
+) -> AsyncEngine:
+    """The application's engine. On SQLite, transactions follow `sqlite_tx` (write lock,
+    BEGIN IMMEDIATE) on the inline driver, or on aiosqlite with `stock_sqlite` (the bench
+    compares the two); `busy_timeout_s` bounds the wait for another process's writer."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    from atrium import sqlite_inline, sqlite_tx
+
+    database, uri = _sqlite_file(url)
+    # Waiting in this process's queue always progresses (FIFO, no busy loop); its bound only
+    # turns a writer that never finishes into an error, so it is longer than the busy timeout.
+    lock = sqlite_tx.WriteLock(max(busy_timeout_s, SLOT_WAIT_SECONDS))
+    connect = _aiosqlite_connect if stock_sqlite else sqlite_inline.connect
+
+    async def creator() -> sqlite_tx.Connection:
+        inner = await connect(database, busy_timeout_s=busy_timeout_s, uri=uri)
+        return sqlite_tx.Connection(inner, lock)
+
+    return _sqlite_engine(url, creator, synchronous)
+
+
+def make_long_read_engine(url: str, *, busy_timeout_s: float = 5.0) -> AsyncEngine:
+    """On SQLite, read-only aiosqlite connections: a long query runs on their worker thread and
+    never holds the event loop (the main engine runs SQLite inline)."""
+    database, uri = _sqlite_file(url)
+
+    async def creator() -> Any:
+        return await _aiosqlite_connect(database, busy_timeout_s=busy_timeout_s, uri=uri)
+
+    engine = create_async_engine(url, async_creator=creator, pool_size=4, max_overflow=4)
+    event.listen(engine.sync_engine, "connect", _query_only)
+    return engine
+
+
+def _query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 
-def make_engine(url: str, *, stock_sqlite: bool = False) -> AsyncEngine:
-    """`stock_sqlite` keeps aiosqlite's worker threads instead of the inline driver (the
-    bench compares the two)."""
-    if url.startswith("sqlite"):
-        from atrium.sqlite_inline import inline_dbapi
-
-        options = {} if stock_sqlite else {"module": inline_dbapi()}
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, **options)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+def make_migration_engine(url: str) -> AsyncEngine:
+    """Migrations: aiosqlite's worker thread and the driver's own transactions (DDL and the
+    `PRAGMA`s of batch migrations run as Alembic expects)."""
+    if not url.startswith("sqlite"):
+        return make_engine(url)
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas("NORMAL"))
+    return engine
 
 
 class Database:
-    def __init__(self, url: str, *, stock_sqlite: bool = False) -> None:
+    """`sessions` for requests and short work; `long_reads` for queries that may take long
+    (full-text search, analytics, exports): on SQLite they run off the event loop."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stock_sqlite: bool = False,
+        synchronous: str = "NORMAL",
+        busy_timeout_s: float = 5.0,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, stock_sqlite=stock_sqlite)
+        self.engine = make_engine(
+            url, stock_sqlite=stock_sqlite, synchronous=synchronous, busy_timeout_s=busy_timeout_s
+        )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.long_read_engine: AsyncEngine | None = None
+        self.long_reads = self.sessions
+        if url.startswith("sqlite"):
+            self.long_read_engine = make_long_read_engine(url, busy_timeout_s=busy_timeout_s)
+            self.long_reads = async_sessionmaker(self.long_read_engine, expire_on_commit=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.long_read_engine is not None:
+            await self.long_read_engine.dispose()
 
 
 def share_with_sessions(sessions: Any, **values: Any) -> None:
@@ -178,3 +272,26 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Declare `session`'s transaction a write before it reads anything: on SQLite it takes
+    the write lock now (BEGIN IMMEDIATE), so what it reads stays true until it commits. Needed
+    where a write depends on a read (read-modify-write, check-then-insert); call it first."""
+    if session.bind.dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))
+
+
+async def get_write_session(session: SessionDep) -> AsyncSession:
+    await begin_write(session)
+    return session
+
+
+async def get_long_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for a query that may take long (see `Database.long_reads`); read only."""
+    async with request.app.state.db.long_reads() as session:
+        yield session
+
+
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
+LongReadSessionDep = Annotated[AsyncSession, Depends(get_long_read_session)]

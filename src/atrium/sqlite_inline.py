@@ -1,60 +1,38 @@
-"""SQLite on the event-loop thread, for SQLAlchemy's asyncio engine.
+"""SQLite on the event-loop thread: an aiosqlite-shaped driver connection.
 
 aiosqlite runs every call on a worker thread: a 20 µs indexed read becomes half a dozen
-thread hand-offs (cursor, execute, fetch, close, commit, reset), each waiting on the GIL, and
-measured here it cost 0.5-3 ms per request under load. SQLite calls are short, so this module
-runs them inline instead and keeps the one property a thread gave: a statement that meets a
-lock held by another transaction never blocks the loop. The busy timeout is zero and a locked
-statement is retried after an `asyncio.sleep`, which lets the lock's holder - often another
-request in this same loop - run to its commit.
+thread hand-offs (cursor, execute, fetch, close, commit, reset). This driver runs them inline
+instead; `bench/scenarios/creates.py` and the list scenarios measure it beside aiosqlite in the
+same run (`*_stock` rows).
 
-It speaks just enough of aiosqlite's interface for SQLAlchemy's aiosqlite dialect to drive it.
+A call must never block the loop on a lock, so the connection's busy timeout is zero. Within a
+process, writers queue on the engine's write lock (`sqlite_tx`) and never meet each other in
+SQLite; a statement that still finds the database busy (another process writing, a
+checkpoint) is run again on a worker thread with the busy timeout, where SQLite's own busy
+handler waits. Only statements that made no change are retried: SQLite reports busy before it
+writes. Long queries do not belong here: they run on `Database.long_reads` (aiosqlite).
+
+The dialect drives this through `create_async_engine(async_creator=...)`; the attributes it
+reads besides aiosqlite's public methods (`_connection`, `_conn`, `_tx`, `stop`) are pinned by
+`tests/core/test_sqlite_driver.py::test_sqlalchemy_adapter_contract`.
 """
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_dbapi,
-)
-from sqlalchemy.util.concurrency import await_
-
 T = TypeVar("T")
-LOCK_WAIT_SECONDS = 10.0
-RETRY_PAUSE_SECONDS = 0.002
-
-DatabaseError = sqlite3.DatabaseError
-Error = sqlite3.Error
-IntegrityError = sqlite3.IntegrityError
-NotSupportedError = sqlite3.NotSupportedError
-OperationalError = sqlite3.OperationalError
-ProgrammingError = sqlite3.ProgrammingError
-sqlite_version = sqlite3.sqlite_version
-sqlite_version_info = sqlite3.sqlite_version_info
 
 
-def _is_lock_error(error: sqlite3.OperationalError) -> bool:
+def is_busy(error: sqlite3.OperationalError) -> bool:
     message = str(error)
     return "locked" in message or "busy" in message
 
 
-async def _retrying_on_lock(call: Callable[[], T]) -> T:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while True:
-        try:
-            return call()
-        except sqlite3.OperationalError as error:
-            if not _is_lock_error(error) or time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(RETRY_PAUSE_SECONDS)
-
-
 class Cursor:
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, connection: "Connection", cursor: sqlite3.Cursor) -> None:
+        self._owner = connection
         self._cursor = cursor
 
     async def __aenter__(self) -> "Cursor":
@@ -64,12 +42,12 @@ class Cursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Any = ()) -> "Cursor":
-        await _retrying_on_lock(lambda: self._cursor.execute(sql, parameters))
+        await self._owner.run(lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> "Cursor":
         rows = list(parameters)
-        await _retrying_on_lock(lambda: self._cursor.executemany(sql, rows))
+        await self._owner.run(lambda: self._cursor.executemany(sql, rows))
         return self
 
     async def fetchone(self) -> Any:
@@ -117,16 +95,41 @@ class _RunNow:
 
 
 class Connection:
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, busy_timeout_s: float) -> None:
         self._conn = connection
         self._connection: sqlite3.Connection | None = connection
         self._tx = _RunNow()
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
 
-    def cursor(self) -> Cursor:
-        return Cursor(self._conn.cursor())
+    async def run(self, call: Callable[[], T]) -> T:
+        """`call` inline; if the database is busy, again on a thread that waits for it."""
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not is_busy(error) or self._busy_timeout_ms <= 0:
+                raise
+        return await asyncio.to_thread(self._waiting_for_lock, call)
+
+    def _waiting_for_lock(self, call: Callable[[], T]) -> T:
+        self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        try:
+            return call()
+        finally:
+            self._conn.execute("PRAGMA busy_timeout = 0")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    async def cursor(self) -> Cursor:
+        return Cursor(self, self._conn.cursor())
+
+    async def execute(self, sql: str, parameters: Any = ()) -> Cursor:
+        cursor = await self.cursor()
+        return await cursor.execute(sql, parameters)
 
     async def commit(self) -> None:
-        await _retrying_on_lock(self._conn.commit)
+        await self.run(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -144,28 +147,9 @@ class Connection:
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
 
-    @isolation_level.setter
-    def isolation_level(self, value: str | None) -> None:
-        self._conn.isolation_level = value
-
-
-async def connect(database: str, **kwargs: Any) -> Connection:
-    kwargs.pop("check_same_thread", None)
-    connection = sqlite3.connect(database, check_same_thread=False, timeout=0, **kwargs)
-    return Connection(connection)
-
-
-class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *args: Any, **kwargs: Any) -> AsyncAdapt_aiosqlite_connection:
-        kwargs.pop("async_creator_fn", None)
-        return AsyncAdapt_aiosqlite_connection(self, await_(connect(*args, **kwargs)))
-
-
-def inline_dbapi() -> InlineDBAPI:
-    import sys
-
-    return InlineDBAPI(sys.modules[__name__], sqlite3)
+async def connect(database: str, *, busy_timeout_s: float, uri: bool = False) -> Connection:
+    raw = sqlite3.connect(
+        database, check_same_thread=False, timeout=0, isolation_level=None, uri=uri
+    )
+    return Connection(raw, busy_timeout_s)

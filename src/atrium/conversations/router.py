@@ -22,7 +22,7 @@ from atrium.conversations.schemas import (
     MessageRead,
 )
 from atrium.conversations.tables import Conversation
-from atrium.db import SessionDep
+from atrium.db import LongReadSessionDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -184,7 +184,7 @@ async def send_message(
 async def export_conversation(
     conversation_id: int,
     principal: ConversationsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     format: Annotated[ExportFormat, Query()] = "json",
 ) -> Response:
     fmt = "json" if format == "json" else "markdown"

@@ -3,7 +3,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from atrium.db import make_engine
+from atrium.db import make_migration_engine
 from atrium.migrate import include_object
 from atrium.models import Base
 
@@ -23,7 +23,7 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = make_migration_engine(context.config.get_main_option("sqlalchemy.url"))
     async with engine.connect() as connection:
         await connection.run_sync(run_with)
         await connection.commit()
