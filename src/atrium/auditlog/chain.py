@@ -7,16 +7,14 @@ JSON of its chained fields; the time is chained as integer microseconds since th
 
 import hashlib
 import hmac
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
-import orjson
-
 GENESIS = "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
+DAY_US = 86_400_000_000
 # Query parameters that carry credentials (WebSocket tokens, signed links, keys): never logged.
 SECRET_PARAMS = frozenset(
     {"token", "access_token", "refresh_token", "api_key", "apikey", "key", "sig", "password"}
@@ -61,31 +59,37 @@ def moment(us: int) -> datetime:
 
 class SqliteTimes:
     """SQLite's stored form of a UTC time ('YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy
-    writes it) to and from microseconds, the seconds part formatted or parsed once."""
+    writes it) to and from microseconds, with the date part formatted or parsed once per day
+    (rows a few seconds apart would defeat a per-second cache)."""
 
     def __init__(self) -> None:
-        self.formatted: dict[int, str] = {}
-        self.parsed: dict[str, int] = {}
+        self.dates: dict[int, str] = {}
+        self.days: dict[str, int] = {}
 
     def text(self, us: int) -> str:
-        second, fraction = divmod(us, 1_000_000)
-        prefix = self.formatted.get(second)
-        if prefix is None:
-            if len(self.formatted) > 10_000:
-                self.formatted.clear()
-            prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-            self.formatted[second] = prefix
-        return f"{prefix}.{fraction:06d}"
+        day, rest = divmod(us, DAY_US)
+        date = self.dates.get(day)
+        if date is None:
+            if len(self.dates) > 10_000:
+                self.dates.clear()
+            date = self.dates[day] = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        seconds, fraction = divmod(rest, 1_000_000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return f"{date} {hour:02d}:{minute:02d}:{second:02d}.{fraction:06d}"
 
     def micros(self, text: str) -> int:
-        seconds = self.parsed.get(text[:19])
-        if seconds is None:
-            if len(self.parsed) > 10_000:
-                self.parsed.clear()
-            parsed = datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-            seconds = self.parsed[text[:19]] = (parsed - EPOCH) // timedelta(seconds=1)
-        fraction = text[20:26]
-        return seconds * 1_000_000 + (int(fraction.ljust(6, "0")) if fraction else 0)
+        """Raises ValueError on anything but the stored form."""
+        day = self.days.get(text[:10])
+        if day is None:
+            if len(self.days) > 10_000:
+                self.days.clear()
+            parsed = datetime.strptime(text[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+            day = self.days[text[:10]] = (parsed - EPOCH).days
+        if len(text) != 26 or text[10] != " ":
+            raise ValueError(f"not a stored time: {text!r}")
+        seconds = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+        return (day * 86_400 + seconds) * 1_000_000 + int(text[20:26])
 
 
 class Chainer:
@@ -124,17 +128,6 @@ class Chainer:
         mac = self.chain.copy()
         mac.update(prev_hash.encode() + payload)
         return mac.hexdigest()
-
-    def stored_digest(self, prev_hash: str, row: tuple, us: int) -> str:
-        """The hash a stored row (CHAINED values in order, the time given as `us`) should
-        carry after `prev_hash`."""
-        (_, actor, key_id, key_prefix, method, route, path, status, latency, client, agent,
-         rid) = row  # fmt: skip
-        payload = orjson.dumps(
-            [us, actor, key_id, key_prefix, method, route, path, status, f"{latency:.3f}",
-             client, agent, rid]
-        )  # fmt: skip
-        return self.mac(prev_hash, payload)
 
 
 class Linked:
