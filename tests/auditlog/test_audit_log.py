@@ -2,12 +2,20 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from atrium.auditlog import service as auditlog_service
 from atrium.auditlog.tables import AuditLogEntry
 
 LOG = "/api/v1/audit-log"
+
+
+@pytest.fixture(scope="module")
+def settings_overrides():
+    # only the tests' explicit flushes write: the writer's timer runs off the event loop and
+    # could otherwise write between two requests of a test
+    return {"audit_flush_seconds": 3600}
 
 
 def flush(app, run):

@@ -1,24 +1,29 @@
-"""Turning queued requests into chained rows: canonical bytes, HMACs, pseudonyms."""
+"""Turning queued requests into chained rows: canonical bytes, MACs, pseudonyms.
+
+A row's `hash` is keyed BLAKE2b over the previous row's hash (hex) followed by the canonical
+JSON of its chained fields; the time is chained as integer microseconds since the epoch
+(exact on every backend) and the latency with three decimals.
+"""
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
-
-import orjson
 
 GENESIS = "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
+DAY_US = 86_400_000_000
 # Query parameters that carry credentials (WebSocket tokens, signed links, keys): never logged.
 SECRET_PARAMS = frozenset(
     {"token", "access_token", "refresh_token", "api_key", "apikey", "key", "sig", "password"}
 )
-# Columns the chain covers, in order; `user_id` is not one of them (it is nulled on deletion).
-# The time is chained as integer microseconds since the epoch (exact on every backend).
-CHAINED = (
+# Stored columns of a row, in order, before `prev_hash` and `hash`; the chain covers all but
+# `user_id` (nulled when the user is deleted), with `created_at` as microseconds.
+STORED = (
     "created_at",
+    "user_id",
     "actor",
     "key_id",
     "key_prefix",
@@ -31,6 +36,8 @@ CHAINED = (
     "user_agent",
     "request_id",
 )
+CHAINED = tuple(name for name in STORED if name != "user_id")
+COLUMNS = (*STORED, "prev_hash", "hash")
 
 
 def clean_path(path: str, query: bytes) -> str:
@@ -50,6 +57,41 @@ def moment(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+class SqliteTimes:
+    """SQLite's stored form of a UTC time ('YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy
+    writes it) to and from microseconds, with the date part formatted or parsed once per day
+    (rows a few seconds apart would defeat a per-second cache)."""
+
+    def __init__(self) -> None:
+        self.dates: dict[int, str] = {}
+        self.days: dict[str, int] = {}
+
+    def text(self, us: int) -> str:
+        day, rest = divmod(us, DAY_US)
+        date = self.dates.get(day)
+        if date is None:
+            if len(self.dates) > 10_000:
+                self.dates.clear()
+            date = self.dates[day] = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        seconds, fraction = divmod(rest, 1_000_000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return f"{date} {hour:02d}:{minute:02d}:{second:02d}.{fraction:06d}"
+
+    def micros(self, text: str) -> int:
+        """Raises ValueError on anything but the stored form."""
+        day = self.days.get(text[:10])
+        if day is None:
+            if len(self.days) > 10_000:
+                self.days.clear()
+            parsed = datetime.strptime(text[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+            day = self.days[text[:10]] = (parsed - EPOCH).days
+        if len(text) != 26 or text[10] != " ":
+            raise ValueError(f"not a stored time: {text!r}")
+        seconds = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+        return (day * 86_400 + seconds) * 1_000_000 + int(text[20:26])
+
+
 class Chainer:
     """Holds the two derived keys: one for actor pseudonyms, one for row hashes (keyed
     BLAKE2b: a MAC by construction, cheaper per row than HMAC-SHA256)."""
@@ -58,6 +100,7 @@ class Chainer:
         self.actor_key = actor_key
         self.chain = hashlib.blake2b(key=chain_key[:64], digest_size=32)
         self.actors: dict[int, str] = {}
+        self.agents: dict[bytes, str] = {}
 
     def actor(self, user_id: int | None) -> str | None:
         if user_id is None:
@@ -70,31 +113,33 @@ class Chainer:
             found = self.actors[user_id] = digest.hexdigest()[:32]
         return found
 
-    def digest(self, prev_hash: str, row: dict[str, Any]) -> str:
-        """`row` carries `us` (the time in microseconds) besides the chained columns."""
-        fields = [row["us"], *[row[name] for name in CHAINED[1:]]]
-        fields[8] = f"{row['latency_ms']:.3f}"
+    def agent(self, raw: bytes | None) -> str | None:
+        """User agents repeat: decoded and cut once each."""
+        if not raw:
+            return None
+        found = self.agents.get(raw)
+        if found is None:
+            if len(self.agents) > 10_000:
+                self.agents.clear()
+            found = self.agents[raw] = raw.decode("latin-1")[:500]
+        return found
+
+    def mac(self, prev_hash: str, payload: bytes) -> str:
         mac = self.chain.copy()
-        mac.update(prev_hash.encode())
-        mac.update(orjson.dumps(fields))
+        mac.update(prev_hash.encode() + payload)
         return mac.hexdigest()
 
-    def row(self, entry: tuple) -> dict[str, Any]:
-        """A queued entry (see `middleware._audit_entry`) as a row without its hashes."""
-        (when, user_id, key_id, key_prefix, method, route, path, query, status, latency,
-         client, agent, rid) = entry  # fmt: skip
-        return {
-            "us": int(when * 1_000_000),
-            "user_id": user_id,
-            "actor": self.actor(user_id),
-            "key_id": key_id,
-            "key_prefix": key_prefix[:32] if key_prefix else None,
-            "method": method[:10],
-            "route": route[:300] if route else None,
-            "path": clean_path(path, query),
-            "status": int(status),
-            "latency_ms": round(float(latency), 3),
-            "client": client[:64] if client else None,
-            "user_agent": agent.decode("latin-1")[:500] if agent else None,
-            "request_id": rid,
-        }
+
+class Linked:
+    """Rows with `prev_hash` and `hash` appended, each chained to the one before, made as
+    they are consumed (an executemany takes them one at a time); `last` is the newest hash."""
+
+    def __init__(self, chainer: Chainer, rows: list[tuple], payloads: list[bytes], prev: str):
+        self.chainer, self.rows, self.payloads, self.last = chainer, rows, payloads, prev
+
+    def __iter__(self) -> Iterator[tuple]:
+        mac, prev = self.chainer.mac, self.last
+        for row, payload in zip(self.rows, self.payloads, strict=True):
+            digest = mac(prev, payload)
+            yield (*row, prev, digest)
+            prev = self.last = digest

@@ -74,7 +74,7 @@ def setup(app: FastAPI) -> None:
     state = app.state
     chainer = Chainer(state.secrets.derive("audit-actor"), state.secrets.derive("audit-chain"))
     writer = AuditLogWriter(
-        state.db.sessions, chainer, every_seconds=state.settings.audit_flush_seconds
+        state.db.engine, chainer, every_seconds=state.settings.audit_flush_seconds
     )
     state.audit_log = writer
 
