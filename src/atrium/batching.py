@@ -61,6 +61,7 @@ class BatchWriter(Generic[T]):
                 remaining -= count
                 total += count
                 self.written += count
+                await asyncio.sleep(0)  # let waiting requests run between batches
         return total
 
     async def run(self) -> None:

@@ -1,7 +1,6 @@
 """Usage records: queued by the gateway, written in batches off the request path, with the
 daily roll-ups updated from the same batches (DECISIONS 20)."""
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -11,6 +10,7 @@ from sqlalchemy import Date, case, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from atrium.batching import BatchWriter
 from atrium.usage.tables import UsageDaily, UsageRecord
 
 log = logging.getLogger("atrium.usage.writer")
@@ -24,6 +24,8 @@ ROLLUP_SUMS = (
     "latency_ms_sum",
 )
 FOREIGN_IDS = ("key_id", "provider_id")
+# a batch holds the event loop while it is written: small ones keep the gateway's tail short
+MAX_BATCH = 200
 
 
 def rollup_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,38 +79,37 @@ async def write_batch(session: AsyncSession, records: list[dict[str, Any]]) -> N
 
 
 class UsageWriter:
+    """Usage records queued by the gateway, written in batches with their roll-ups."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
         self.sessions = sessions
-        self.every_seconds = every_seconds
-        self.pending: list[dict[str, Any]] = []
-        self.lock = asyncio.Lock()
-        self.task: asyncio.Task | None = None
+        self.batches: BatchWriter[dict[str, Any]] = BatchWriter(
+            self._write_batch, every_seconds=every_seconds, max_batch=MAX_BATCH, log=log
+        )
+        self.add = self.batches.add
+        self.pending = self.batches.queue
         # async hook(records) run after each batch is committed (billing's usage events)
         self.batch_hooks: list[Callable[[list[dict[str, Any]]], Awaitable[None]]] = []
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.pending.append(record)
-
     async def flush(self) -> int:
-        async with self.lock:
-            batch, self.pending = self.pending, []
-            if not batch:
-                return 0
-            try:
-                await self._write(batch)
-            except Exception:
-                # a key or provider deleted since the call: keep the record, drop the link
-                log.warning(
-                    "usage batch failed; retrying without key/provider links", exc_info=True
-                )
-                for record in batch:
-                    for name in FOREIGN_IDS:
-                        record[name] = None
-                await self._write(batch)
-            await self._after_write(batch)
-            return len(batch)
+        return await self.batches.flush()
 
-    async def _after_write(self, batch: list[dict[str, Any]]) -> None:
+    def start(self) -> None:
+        self.batches.start()
+
+    async def stop(self) -> None:
+        await self.batches.stop()
+
+    async def _write_batch(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await self._write(batch)
+        except Exception:
+            # a key or provider deleted since the call: keep the record, drop the link
+            log.warning("usage batch failed; retrying without key/provider links", exc_info=True)
+            for record in batch:
+                for name in FOREIGN_IDS:
+                    record[name] = None
+            await self._write(batch)
         for hook in self.batch_hooks:
             try:
                 await hook(batch)
@@ -119,24 +120,6 @@ class UsageWriter:
         async with self.sessions() as session:
             await write_batch(session, batch)
             await session.commit()
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("could not write usage records")
-
-    def start(self) -> None:
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self.run())
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.task = None
-        await self.flush()
 
 
 async def rebuild_rollups(session: AsyncSession) -> int:
