@@ -155,15 +155,15 @@ async def read_pipeline_report(
     run_id: IdPath,
     principal: CloudRead,
     session: SessionDep,
-    format: Literal["json", "html", "pdf"] = "json",
+    report_format: Annotated[Literal["json", "html", "pdf"], Query(alias="format")] = "json",
 ) -> Response:
     run = await pipelines.get_run(session, principal, pipeline_id, run_id)
     if run.report is None:
         raise ReportNotReady()
-    body = cloud_report.render(run.report, format)
+    body = cloud_report.render(run.report, report_format)
     headers = {}
-    if format == "pdf":
+    if report_format == "pdf":
         headers["Content-Disposition"] = (
             f'attachment; filename="cloud-report-{pipeline_id}-{run_id}.pdf"'
         )
-    return Response(body, media_type=cloud_report.MEDIA_TYPES[format], headers=headers)
+    return Response(body, media_type=cloud_report.MEDIA_TYPES[report_format], headers=headers)
