@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     cloud_cost_history_days: int = 90
     cloud_discovery_threads: int = 8
     cloud_s3_list_max_objects: int = 100_000
+    cloud_pipeline_poll_seconds: float = Field(
+        default=60.0, description="How often due pipeline schedules are looked for (0: never)"
+    )
+    cloud_event_retention_days: int = 7
     usage_flush_seconds: float = 1.0
     audit_log_enabled: bool = True
     audit_flush_seconds: float = 1.0

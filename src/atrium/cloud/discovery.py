@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from atrium.cloud import aws, collect, prices, waste
+from atrium.cloud import events as cloud_events
 from atrium.cloud import findings as findings_store
 from atrium.cloud.credentials import credentials_of
 from atrium.cloud.tables import CloudAccount, CloudCost, CloudResource, DiscoveryRun
+from atrium.db import run_after_commit
 
 log = logging.getLogger("atrium.cloud")
 
@@ -34,12 +36,28 @@ def monthly_cost(resource: dict[str, Any]) -> float | None:
     return None
 
 
-async def _set_progress(ctx: Any, run_id: int, progress: dict[str, Any]) -> None:
+async def _set_progress(
+    ctx: Any, account: CloudAccount, run_id: int, progress: dict[str, Any], region: str | None
+) -> None:
     async with ctx.sessions() as session:
         run = await session.get(DiscoveryRun, run_id)
-        if run is not None:
-            run.progress = dict(progress)
-            await session.commit()
+        if run is None:
+            return
+        run.progress = dict(progress)
+        if region is not None:
+            regions = progress["regions"]
+            await cloud_events.emit(
+                session,
+                user_id=account.user_id,
+                account_id=account.id,
+                type="discovery.progress",
+                run_id=str(run_id),
+                region=region,
+                regions_done=sum(1 for state in regions.values() if state == "done"),
+                regions_total=len(regions),
+            )
+        await session.commit()
+        await run_after_commit(session)
 
 
 async def _collect(
@@ -55,7 +73,7 @@ async def _collect(
         "regions": {region: "pending" for region in regions},
         "services": {"s3": "pending", "cost_explorer": "pending"},
     }
-    await _set_progress(ctx, run_id, progress)
+    await _set_progress(ctx, account, run_id, progress, None)
     gate = asyncio.Semaphore(max(1, settings.cloud_discovery_threads))
 
     async def one_region(region: str) -> tuple[list[dict], list[dict]]:
@@ -66,7 +84,7 @@ async def _collect(
         progress["regions"][region] = "done"
         done = sum(1 for state in progress["regions"].values() if state == "done")
         await ctx.progress(0.8 * done / len(regions), stage=f"scanned {region}")
-        await _set_progress(ctx, run_id, progress)
+        await _set_progress(ctx, account, run_id, progress, region)
         return result
 
     async def storage() -> list[dict]:
@@ -200,8 +218,33 @@ async def _store(
         run.totals = kind_totals(rows)
         run.errors, run.progress = errors, progress
         account.discovery_status, account.last_discovery_at = "completed", now
+        await _announce_completion(session, account, run_id, run.counts, found)
         await session.commit()
+        await run_after_commit(session)
     return run.counts
+
+
+async def _announce_completion(
+    session: Any, account: CloudAccount, run_id: int, counts: dict, found: list[dict]
+) -> None:
+    owner = {"user_id": account.user_id, "account_id": account.id}
+    await cloud_events.emit(
+        session, **owner, type="discovery.completed", run_id=str(run_id), counts=counts
+    )
+    if found:
+        savings = sum(item["estimated_monthly_savings"] or 0.0 for item in found)
+        by_rule: dict[str, int] = {}
+        for item in found:
+            by_rule[item["rule"]] = by_rule.get(item["rule"], 0) + 1
+        await cloud_events.emit(
+            session,
+            **owner,
+            type="waste.found",
+            run_id=str(run_id),
+            findings=len(found),
+            by_rule=by_rule,
+            estimated_monthly_savings=round(savings, 2),
+        )
 
 
 async def _fail(ctx: Any, account_id: int, run_id: int, error: str) -> None:
@@ -212,7 +255,16 @@ async def _fail(ctx: Any, account_id: int, run_id: int, error: str) -> None:
             run.status, run.error, run.finished_at = "failed", error, datetime.now(UTC)
         if account is not None:
             account.discovery_status = "failed"
+            await cloud_events.emit(
+                session,
+                user_id=account.user_id,
+                account_id=account.id,
+                type="discovery.failed",
+                run_id=str(run_id),
+                error=error,
+            )
         await session.commit()
+        await run_after_commit(session)
 
 
 async def run_discovery(ctx: Any) -> dict[str, Any]:

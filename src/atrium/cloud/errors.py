@@ -70,3 +70,23 @@ class NoAdviceModel(ServiceUnavailable):
         "No LLM provider is configured, so no advice can be written: an administrator can add "
         "one with POST /api/v1/llm/providers"
     )
+
+
+class PipelineNotFound(NotFound):
+    code = "cloud_pipeline_not_found"
+    detail = "Pipeline not found"
+
+
+class PipelineRunNotFound(NotFound):
+    code = "cloud_pipeline_run_not_found"
+    detail = "Pipeline run not found"
+
+
+class PipelineRunning(Conflict):
+    code = "pipeline_running"
+    detail = "The pipeline is already running"
+
+
+class ReportNotReady(Conflict):
+    code = "report_not_ready"
+    detail = "This run has not produced its report (yet)"

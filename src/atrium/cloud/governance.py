@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.cloud import aws
+from atrium.cloud import events as cloud_events
 from atrium.cloud import findings as findings_store
 from atrium.cloud.credentials import credentials_of
 from atrium.cloud.errors import (
@@ -30,6 +32,59 @@ ACTIONS = {
     "delete-snapshot": "snapshot",
 }
 DEFAULT_APPROVER = "admin"
+TRAIL = {
+    "requested": ("Remediation requested", "{actor} requested {what}"),
+    "approval_requested": (
+        "Approval requested",
+        "{what} waits for the approval of the role '{role}'",
+    ),
+    "approved": ("Remediation approved", "{actor} approved {what}"),
+    "rejected": ("Remediation rejected", "{actor} rejected {what}"),
+    "executed": ("Remediation executed", "{what} was carried out in AWS"),
+    "failed": ("Remediation failed", "{what} failed in AWS: {error}"),
+}
+
+
+async def _trail(
+    session: AsyncSession, principal: Principal, remediation: Remediation, step: str
+) -> None:
+    """One governance step in the activity feed (the actor's) and on the owner's stream."""
+    title, text = TRAIL[step]
+    what = (
+        f"remediation #{remediation.id} ({remediation.action} {remediation.resource_id} "
+        f"in {remediation.region})"
+    )
+    description = text.format(
+        actor=activity_service.actor_name(principal),
+        what=what,
+        role=remediation.approver_role,
+        error=remediation.error,
+    )
+    if remediation.comment and step in ("approved", "rejected"):
+        description += f": {remediation.comment}"
+    await activity_service.record(
+        session,
+        type="system",
+        action=f"cloud.remediation.{step}",
+        title=title,
+        description=description[:1].upper() + description[1:],
+        actor=principal,
+        subject_type="cloud_remediation",
+        subject_id=remediation.id,
+    )
+    owner = await session.scalar(
+        select(CloudAccount.user_id).where(CloudAccount.id == remediation.account_id)
+    )
+    await cloud_events.emit(
+        session,
+        user_id=owner,
+        account_id=remediation.account_id,
+        type="approval.requested" if step == "approval_requested" else f"remediation.{step}",
+        remediation_id=str(remediation.id),
+        action=remediation.action,
+        resource_id=remediation.resource_id,
+        status=remediation.status,
+    )
 
 
 def _policies_visible(principal: Principal, action: str) -> Any:
@@ -124,7 +179,11 @@ async def authorized_instances(
 
 
 async def _execute(
-    session: AsyncSession, remediation: Remediation, account: CloudAccount, fernet: Any
+    session: AsyncSession,
+    principal: Principal,
+    remediation: Remediation,
+    account: CloudAccount,
+    fernet: Any,
 ) -> None:
     def work() -> None:
         credentials = credentials_of(account, fernet)
@@ -134,11 +193,13 @@ async def _execute(
         await asyncio.to_thread(work)
     except aws.AwsCallFailed as exc:
         remediation.status, remediation.error = "failed", str(exc)
+        await _trail(session, principal, remediation, "failed")
         return
     remediation.status = "completed"
     remediation.executed_at = datetime.now(UTC)
     if remediation.finding_id is not None:
         await findings_store.mark_remediated(session, remediation.finding_id)
+    await _trail(session, principal, remediation, "executed")
 
 
 async def request(
@@ -183,9 +244,12 @@ async def request(
     )
     session.add(remediation)
     await session.flush()
+    await _trail(session, principal, remediation, "requested")
     if policy is not None and not policy.requires_approval:
         remediation.status = "approved"
-        await _execute(session, remediation, account, fernet)
+        await _execute(session, principal, remediation, account, fernet)
+    else:
+        await _trail(session, principal, remediation, "approval_requested")
     await session.flush()
     return remediation
 
@@ -242,10 +306,12 @@ async def decide(
     remediation.comment = comment
     if not approve:
         remediation.status = "rejected"
+        await _trail(session, principal, remediation, "rejected")
         await session.flush()
         return remediation
     remediation.status = "approved"
+    await _trail(session, principal, remediation, "approved")
     account = await session.get(CloudAccount, remediation.account_id)
-    await _execute(session, remediation, account, fernet)
+    await _execute(session, principal, remediation, account, fernet)
     await session.flush()
     return remediation

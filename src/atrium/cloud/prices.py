@@ -13,8 +13,14 @@ def table() -> dict[str, Any]:
 
 
 def provenance() -> dict[str, str]:
+    """Where the figures come from, when, and how they were taken (shown with every price)."""
     data = table()
-    return {"source": data["source"], "as_of": data["as_of"], "currency": data["currency"]}
+    return {
+        "source": data["source"],
+        "as_of": data["as_of"],
+        "method": data["method"],
+        "currency": data["currency"],
+    }
 
 
 def _month(hourly: float | None) -> float | None:

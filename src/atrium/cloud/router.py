@@ -4,12 +4,12 @@
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 
 from atrium.cloud import advice as cloud_advice
 from atrium.cloud import costs as cloud_costs
 from atrium.cloud import findings as cloud_findings
-from atrium.cloud import governance
+from atrium.cloud import governance, pipeline_router, sockets, tasks
 from atrium.cloud import service as cloud_service
 from atrium.cloud import views as cloud_views
 from atrium.cloud.auth import CloudDelete, CloudExecute, CloudRead, CloudWrite
@@ -255,8 +255,14 @@ async def admin_overview(principal: CloudRead, session: SessionDep) -> dict:
 
 routers = [
     router,
+    pipeline_router.router,
+    sockets.router,
     waste_router("/api/v1/cloud/waste"),
     waste_router("/api/v1/waste"),
     governance_router("/api/v1/cloud/governance"),
     governance_router("/api/v1/governance"),
 ]
+
+
+def setup(app: FastAPI) -> None:
+    tasks.setup(app)

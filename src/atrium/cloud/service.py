@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
 from atrium.cloud import aws
+from atrium.cloud import events as cloud_events
 from atrium.cloud.errors import (
     AccountNotActive,
     AccountNotFound,
@@ -22,16 +23,19 @@ from atrium.cloud.errors import (
     PrincipalNotConfigured,
     UnknownRegion,
 )
+from atrium.cloud.kinds import DISCOVERY
 from atrium.cloud.tables import (
     CloudAccount,
     CloudCost,
+    CloudEvent,
     CloudResource,
     DiscoveryRun,
     GovernancePolicy,
+    Pipeline,
+    PipelineRun,
     Remediation,
     WasteFinding,
 )
-from atrium.cloud.tasks import DISCOVERY
 from atrium.cloud.template import cloudformation, instructions
 from atrium.config import Settings
 from atrium.db import utcnow
@@ -121,6 +125,14 @@ async def _connected(session: AsyncSession, account: CloudAccount, aws_account_i
         await session.flush()
     except IntegrityError:
         raise AccountTaken() from None
+    await cloud_events.emit(
+        session,
+        user_id=account.user_id,
+        account_id=account.id,
+        type="account.connected",
+        aws_account_id=aws_account_id,
+        connection_method=account.connection_method,
+    )
 
 
 async def verify_role(
@@ -188,10 +200,15 @@ async def connect_credentials(
 
 
 async def start_discovery(
-    session: AsyncSession, account: CloudAccount, *, force: bool = False
+    session: AsyncSession,
+    account: CloudAccount,
+    *,
+    force: bool = False,
+    pipeline_step: dict[str, int] | None = None,
 ) -> DiscoveryRun:
     """Claims the account for one run (409 while one runs) and enqueues its job, which is
-    dispatched after the commit."""
+    dispatched after the commit. `pipeline_step` ({pipeline_run_id, step}) makes the job a
+    pipeline's step: its outcome then moves the pipeline on."""
     if account.status != "active":
         raise AccountNotActive()
     claim = update(CloudAccount).where(CloudAccount.id == account.id)
@@ -210,9 +227,16 @@ async def start_discovery(
         session,
         kind=DISCOVERY,
         owner_id=account.user_id,
-        payload={"account_id": account.id, "run_id": run.id},
+        payload={"account_id": account.id, "run_id": run.id, **(pipeline_step or {})},
     )
     run.job_id = job.id
+    await cloud_events.emit(
+        session,
+        user_id=account.user_id,
+        account_id=account.id,
+        type="discovery.started",
+        run_id=str(run.id),
+    )
     await session.flush()
     return run
 
@@ -234,7 +258,16 @@ async def latest_run(session: AsyncSession, account_id: int) -> DiscoveryRun | N
 async def delete_account(session: AsyncSession, principal: Principal, account_id: int) -> str:
     """The account and everything discovered or decided for it, in the caller's transaction."""
     account = await get_owned(session, principal, account_id, "delete")
-    for table in (Remediation, WasteFinding, CloudCost, CloudResource, DiscoveryRun):
+    for table in (
+        PipelineRun,
+        Pipeline,
+        CloudEvent,
+        Remediation,
+        WasteFinding,
+        CloudCost,
+        CloudResource,
+        DiscoveryRun,
+    ):
         await session.execute(delete(table).where(table.account_id == account.id))
     await session.execute(delete(GovernancePolicy).where(GovernancePolicy.account_id == account.id))
     shown = account.aws_account_id or str(account.id)

@@ -176,3 +176,60 @@ class Remediation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pipeline(Base):
+    """A named chain of steps (discovery, waste analysis, report) over one account, run on
+    demand or on its own schedule (`next_run_at` is when it is next due)."""
+
+    __tablename__ = "cloud_pipeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("cloud_account.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[str]] = mapped_column(JSON)
+    schedule_every_seconds: Mapped[int | None] = mapped_column(Integer)
+    schedule_cron: Mapped[str | None] = mapped_column(String(100))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PipelineRun(Base):
+    """One run of a pipeline: each step's status, job and result; the report it produced."""
+
+    __tablename__ = "cloud_pipeline_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("cloud_pipeline.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("cloud_account.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CloudEvent(Base):
+    """What `/ws/client` streams to an account's owner, written with the change it reports
+    (the bus only wakes the socket, which reads rows after the last one it sent)."""
+
+    __tablename__ = "cloud_event"
+    __table_args__ = (Index("ix_cloud_event_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cloud_account.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
