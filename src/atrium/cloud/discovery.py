@@ -14,7 +14,7 @@ from atrium.cloud import events as cloud_events
 from atrium.cloud import findings as findings_store
 from atrium.cloud.credentials import credentials_of
 from atrium.cloud.tables import CloudAccount, CloudCost, CloudResource, DiscoveryRun
-from atrium.db import run_after_commit
+from atrium.db import commit
 
 log = logging.getLogger("atrium.cloud")
 
@@ -56,8 +56,7 @@ async def _set_progress(
                 regions_done=sum(1 for state in regions.values() if state == "done"),
                 regions_total=len(regions),
             )
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
 
 
 async def _collect(
@@ -219,8 +218,7 @@ async def _store(
         run.errors, run.progress = errors, progress
         account.discovery_status, account.last_discovery_at = "completed", now
         await _announce_completion(session, account, run_id, run.counts, found)
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
     return run.counts
 
 
@@ -263,8 +261,7 @@ async def _fail(ctx: Any, account_id: int, run_id: int, error: str) -> None:
                 run_id=str(run_id),
                 error=error,
             )
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
 
 
 async def run_discovery(ctx: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ async def emit(
 ) -> None:
     """Add the event to the session's transaction; the owner's socket is woken after commit
     (request sessions run the hook themselves; a job's session runs it with
-    `db.run_after_commit`)."""
+    `db.commit`)."""
     session.add(CloudEvent(user_id=user_id, account_id=account_id, type=type, data=data))
     if session.info.get("cloud_wake") is None:
         session.info["cloud_wake"] = set()

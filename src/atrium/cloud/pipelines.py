@@ -23,7 +23,7 @@ from atrium.cloud import service as cloud_service
 from atrium.cloud.errors import PipelineNotFound, PipelineRunning, PipelineRunNotFound
 from atrium.cloud.kinds import REPORT, WASTE_ANALYSIS
 from atrium.cloud.tables import CloudAccount, Pipeline, PipelineRun
-from atrium.db import run_after_commit, utcnow
+from atrium.db import commit, utcnow
 from atrium.errors import AtriumError
 from atrium.jobs import schedules
 from atrium.jobs import service as jobs_service
@@ -278,8 +278,7 @@ async def step_finished(
             await _fail_run(session, run, index, error, owner_id)
         else:
             await _advance(session, run, index, result, report, owner_id)
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
 
 
 async def _advance(
@@ -348,7 +347,6 @@ async def fire_due(sessions: async_sessionmaker[AsyncSession], now: datetime) ->
                 await session.rollback()
                 continue
             await start_run(session, pipeline, "schedule", record_refusal=True)
-            await session.commit()
-            await run_after_commit(session)
+            await commit(session)
             fired += 1
     return fired

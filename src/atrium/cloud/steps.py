@@ -19,7 +19,7 @@ from atrium.cloud.tables import (
     WasteFinding,
 )
 from atrium.cloud.views import month_costs
-from atrium.db import run_after_commit
+from atrium.db import commit
 
 REPORT_SCHEMA = 1
 REPORT_FINDINGS = 1000  # the biggest first; the summary counts them all
@@ -81,8 +81,7 @@ async def analyse_waste(ctx: Any, account_id: int) -> dict[str, Any]:
                 by_rule=by_rule,
                 estimated_monthly_savings=savings,
             )
-        await session.commit()
-        await run_after_commit(session)
+        await commit(session)
     return result
 
 
