@@ -23,6 +23,7 @@ test: test-sqlite test-postgres
 test-sqlite: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	ATRIUM_TEST_BACKEND=sqlite $(BIN)/pytest
 
 test-postgres: $(STAMP)

@@ -21,6 +21,7 @@ from atrium.auditlog.tables import (
     RequestDaily,
     RequestHourly,
 )
+from atrium.auditlog.tables import LATENCY_BOUNDS_MS as LATENCY_BOUNDS_MS
 from atrium.auditlog.writer import HEAD_ID
 from atrium.auth.principal import Principal
 

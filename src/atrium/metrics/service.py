@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auditlog.tables import LATENCY_BOUNDS_MS
+from atrium.auditlog import service as auditlog_service
 from atrium.jobs import metrics as jobs_metrics
 from atrium.usage import analytics as usage_analytics
 
@@ -51,7 +51,7 @@ def _requests(figures: dict[str, Any]) -> list[Any]:
         "HTTP request latency by route template",
         labels=["method", "route"],
     )
-    bounds = [str(bound / 1000) for bound in LATENCY_BOUNDS_MS] + ["+Inf"]
+    bounds = [str(bound / 1000) for bound in auditlog_service.LATENCY_BOUNDS_MS] + ["+Inf"]
     for (method, route), values in sorted(figures["latency"].items()):
         cumulative, buckets = 0.0, []
         for bound, count in zip(bounds, values[:-1], strict=True):

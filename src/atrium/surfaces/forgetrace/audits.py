@@ -15,7 +15,6 @@ from atrium.audits import runner as _runner  # noqa: F401  (registers the audit 
 from atrium.audits import service as audits_service
 from atrium.audits.auth import AuditsDelete, AuditsRead, AuditsWrite
 from atrium.audits.schemas import AuditCreate
-from atrium.audits.tables import Audit
 from atrium.db import SessionDep
 from atrium.jobs.schemas import JobEventRead
 from atrium.jobs.streaming import serve_job_socket
@@ -62,7 +61,7 @@ class AuditDeleted(BaseModel):
     deleted: bool = True
 
 
-def shape(audit: Audit) -> AuditOut:
+def shape(audit: audits_service.Audit) -> AuditOut:
     summary = audit.summary
     if summary is not None:
         summary = {to_camel(key): value for key, value in summary.items()}
