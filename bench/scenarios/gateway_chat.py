@@ -2,7 +2,7 @@
 
 Throughput at 50 concurrent clients (wrk, side by side, streaming and not), and the added
 latency at one client (p50 and p99 over the direct call, measured in the same run;
-targets 3 ms and 15 ms, DECISIONS 28).
+targets 3 ms and 15 ms).
 """
 
 import json

@@ -1,6 +1,6 @@
 """Posting chat messages (seed 004) with an upstream that answers at once: per message the
 user message is stored, the history and attachments read, the context built, the gateway
-called and the reply stored. Target (issue 5): at least 200 messages/s.
+called and the reply stored. Target: at least 200 messages/s.
 
 Chats are realistic in length: each of 16 clients opens a conversation, posts 10 messages in
 turn (so histories grow to 20 messages), then opens the next. wrk cannot vary the path, so

@@ -1,5 +1,5 @@
 """Uploading 1 GiB through POST /api/v1/upload while sampling the server's memory.
-Target (issue 5): the server's peak RSS grows by less than 64 MiB (the body streams to
+Target: the server's peak RSS grows by less than 64 MiB (the body streams to
 storage in chunks; nothing holds it whole)."""
 
 import time

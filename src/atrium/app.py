@@ -27,7 +27,7 @@ log = logging.getLogger("atrium")
 ROUTER_MODULES = (
     "atrium.health.router",
     "atrium.gateway.router",  # early: the gateway's hot path matches after few routers
-    "atrium.conversations.router",  # early too: the workspace's sidebar list (issue 5)
+    "atrium.conversations.router",  # early too: the workspace's sidebar list
     "atrium.identity.router",
     "atrium.users.router",
     "atrium.keys.router",

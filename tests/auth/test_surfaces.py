@@ -1,4 +1,4 @@
-"""Vault's and seed 003's sign-in paths (DECISIONS 4; CONTRACTS seed 000 and 003)."""
+"""Vault's and seed 003's sign-in paths (CONTRACTS seed 000 and 003)."""
 
 from fastapi.testclient import TestClient
 

@@ -1,5 +1,5 @@
 """Login throttling per (account, address) and per address; X-Forwarded-For from trusted
-proxies only (DECISIONS 4)."""
+proxies only."""
 
 import pytest
 from fastapi.testclient import TestClient

@@ -1,4 +1,4 @@
-"""The cached first page of `GET /api/v1/conversations` (issue 5): every kind of write that
+"""The cached first page of `GET /api/v1/conversations` : every kind of write that
 changes a summary shows in the next list, on both surfaces; two processes sharing a database
 and Redis see each other's writes; a write during a page's query never leaves it stale."""
 

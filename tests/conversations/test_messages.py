@@ -1,5 +1,5 @@
 """Seed 004's POST /conversations/{id}/messages: generation through the gateway, history,
-attachments, streaming (DECISIONS 23), disconnects, web search and bad input."""
+attachments, streaming, disconnects, web search and bad input."""
 
 import asyncio
 import json

@@ -1,5 +1,5 @@
 """Numbers in paths, queries and bodies: out of the id range 422, an unknown id in range 404
-(DECISIONS 38), for every route, including those added later."""
+, for every route, including those added later."""
 
 import base64
 import re

@@ -27,7 +27,7 @@ def backup() -> Iterator[tuple[OpenAIUpstream, str]]:
 
 @pytest.fixture(scope="module")
 def settings_overrides() -> dict[str, object]:
-    """No background flush during these tests: they flush explicitly (DECISIONS 20)."""
+    """No background flush during these tests: they flush explicitly."""
     return {"usage_flush_seconds": 3600}
 
 

@@ -1,4 +1,4 @@
-"""Limits per user and per key (DECISIONS 21), with in-process counters."""
+"""Limits per user and per key, with in-process counters."""
 
 from collections.abc import Iterator
 

@@ -1,4 +1,4 @@
-"""Providers added by URL and key alone serve the models they list (DECISIONS 37)."""
+"""Providers added by URL and key alone serve the models they list."""
 
 import asyncio
 from collections.abc import Iterator

@@ -1,4 +1,4 @@
-"""Providers under /api/v1/llm/providers (seed 002; DECISIONS 18, 19)."""
+"""Providers under /api/v1/llm/providers (seed 002)."""
 
 from collections.abc import Iterator
 from pathlib import Path

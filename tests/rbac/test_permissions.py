@@ -1,4 +1,4 @@
-"""Seed 002's /api/v1/permissions: matrix, roles, grants and checks (DECISIONS 7)."""
+"""Seed 002's /api/v1/permissions: matrix, roles, grants and checks."""
 
 from fastapi.testclient import TestClient
 

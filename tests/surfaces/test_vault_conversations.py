@@ -1,5 +1,5 @@
 """Vault's /vault/conversations (CONTRACTS, seed 000): epoch-ms float times, model_id,
-message_count, bare lists with limit/offset, messages stored as given (DECISIONS 22)."""
+message_count, bare lists with limit/offset, messages stored as given."""
 
 import time
 

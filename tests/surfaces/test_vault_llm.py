@@ -56,7 +56,7 @@ def test_models_and_defaults_follow_the_providers(client, admin, create_user, up
         "default_max_tokens": 4096,
         "default_system_prompt": "",
     }
-    # a bare id with a slash is a model id, not a provider name (DECISIONS 17)
+    # a bare id with a slash is a model id, not a provider name
     reply = client.post(
         "/v1/chat/completions",
         json={"model": "Qwen/Qwen2.5-7B-Instruct", "messages": [{"role": "user", "content": "x"}]},

@@ -1,4 +1,4 @@
-"""Tiers as data (DECISIONS 35): admin CRUD, a user's tier, and the limits where they count."""
+"""Tiers as data: admin CRUD, a user's tier, and the limits where they count."""
 
 from collections.abc import Iterator
 

@@ -1,4 +1,4 @@
-"""Deleting a user leaves nothing orphaned (DECISIONS 8): every foreign key to a user either
+"""Deleting a user leaves nothing orphaned: every foreign key to a user either
 cascades (owned rows) or is set to null (usage and audit rows, anonymised)."""
 
 from fastapi.testclient import TestClient

@@ -79,7 +79,7 @@ def require(
     """Authenticate the caller and, when given, check `resource:action` on their role.
 
     `admin`: the grant is not enough, the caller must also be an administrator signed in
-    as one (not through a scoped key) — for the few changes DECISIONS 7 keeps to admins.
+    as one (not through a scoped key) — for the few changes the role model keeps to admins.
     """
 
     async def dependency(

@@ -44,7 +44,7 @@ class BillingCustomer(Base):
     __tablename__ = "billing_customer"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # billing records are kept when the user goes (DECISIONS 8: records kept -> set null)
+    # billing records are kept when the user goes (records kept -> set null)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"), index=True
     )

@@ -1,5 +1,5 @@
 """The first pages of users' conversation lists, kept serialised until one of their
-conversations changes (issue 5: the sidebar's list is the workspace's most frequent request).
+conversations changes (the sidebar's list is the workspace's most frequent request).
 
 Each user has a version, bumped after every commit that changes one of their conversations'
 summaries: services call `changed(session, user_id)`, and the bump runs once the transaction

@@ -1,4 +1,4 @@
-"""The gateway's errors, each with a stable code (DECISIONS 16, 21)."""
+"""The gateway's errors, each with a stable code."""
 
 from atrium.errors import (
     BadGateway,
@@ -45,7 +45,7 @@ class UnsupportedByProvider(BadRequest):
 
 
 class LimitExceeded(TooManyRequests):
-    """code is rate_limited, token_limited or budget_exceeded (DECISIONS 21)."""
+    """code is rate_limited, token_limited or budget_exceeded."""
 
     def __init__(self, code: str, detail: str, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})

@@ -1,5 +1,5 @@
-"""Per-user and per-key limits: requests/min, tokens/min and a monthly budget (DECISIONS 21),
-and the user's tier's monthly requests and LLM tokens (DECISIONS 35).
+"""Per-user and per-key limits: requests/min, tokens/min and a monthly budget,
+and the user's tier's monthly requests and LLM tokens.
 
 Counters live in this process by default (bounded caches: a counter of a past minute or an
 idle user is dropped); with Redis they live there, so that every server process shares them.

@@ -1,4 +1,4 @@
-"""/v1: the OpenAI-compatible surface (seed 000 Rev 1; DECISIONS 16).
+"""/v1: the OpenAI-compatible surface (seed 000 Rev 1).
 
 Bodies are parsed and answers serialised with orjson, and stream chunks are relayed as SSE
 bytes as they arrive; errors take OpenAI's shape so that its SDKs raise the right exception.
@@ -164,7 +164,7 @@ async def _relay(first: bytes | None, pieces: AsyncIterator[bytes]) -> AsyncIter
                 yield piece
         yield DONE
     except AtriumError as exc:
-        # after the first byte the status is sent: an error event, and no [DONE] (DECISIONS 23)
+        # after the first byte the status is sent: an error event, and no [DONE]
         yield _sse(openai_error_body(exc))
     finally:
         await pieces.aclose()  # type: ignore[attr-defined]

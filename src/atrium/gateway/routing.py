@@ -1,4 +1,4 @@
-"""Model resolution (DECISIONS 17): which providers a call goes to, in which order, and the
+"""Model resolution: which providers a call goes to, in which order, and the
 default model when a request names none.
 
 `provider/model` only when the prefix names a provider the caller sees (case-insensitive),
@@ -66,7 +66,7 @@ def _not_found(model: str, own, globals_) -> ModelNotFound:
 def resolve(
     own: tuple[ProviderEntry, ...], globals_: tuple[ProviderEntry, ...], model: str
 ) -> Route:
-    """Apply DECISIONS 17: `provider/model` when the prefix names a visible provider, else a
+    """The routing rules: `provider/model` when the prefix names a visible provider, else a
     bare id among enabled providers, own before global, falling back within one owner only."""
     if not own and not globals_:
         raise NoProviderConfigured()

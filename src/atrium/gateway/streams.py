@@ -3,8 +3,7 @@
 `ChunkSource` reads any adapter's chunk dicts. `RawSource` is the fast path for providers
 that already speak OpenAI's SSE (openai, together, vllm, custom): their bytes are relayed
 as they are, an upstream read at a time (every complete event in it, as one piece), and
-each event is parsed only to meter it and to drop the usage chunk the client did not ask
-for (DECISIONS 16).
+each event is parsed only to meter it and to drop the usage chunk the client did not ask for.
 """
 
 from collections.abc import AsyncIterator
@@ -57,7 +56,7 @@ class StreamTally:
 
 
 def for_client(chunk: dict[str, Any], want_usage: bool) -> dict[str, Any] | None:
-    """The chunk as the client asked for it: usage only when it asked (DECISIONS 16)."""
+    """The chunk as the client asked for it: usage only when it asked."""
     if want_usage or not chunk.get("usage"):
         return chunk
     if not chunk.get("choices"):

@@ -1,4 +1,4 @@
-"""Auth request and response shapes (seed 004 first; seed 001/003 additions per DECISIONS 4)."""
+"""Auth request and response shapes (seed 004 first; seed 001/003 additions)."""
 
 from typing import Any
 

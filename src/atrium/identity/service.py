@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, refresh-token rotation and logout (DECISIONS 1-5)."""
+"""Sign-up, sign-in, refresh-token rotation and logout."""
 
 import base64
 import hashlib
@@ -183,7 +183,7 @@ async def login(
 async def rotate_refresh(
     session: AsyncSession, secrets_: ServerSecrets, settings: Settings, token: str
 ) -> RefreshOutcome:
-    """Exchange a refresh token (DECISIONS 1).
+    """Exchange a refresh token.
 
     Each use rotates it; a rotated token presented again within the grace window gets the
     same successor back, later it revokes its whole family.

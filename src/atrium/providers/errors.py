@@ -1,4 +1,4 @@
-"""The provider endpoints' errors, each with a stable code (DECISIONS 18)."""
+"""The provider endpoints' errors, each with a stable code."""
 
 from atrium.errors import BadRequest, Conflict, Forbidden, NotFound
 

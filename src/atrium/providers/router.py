@@ -1,5 +1,4 @@
-"""/api/v1/llm/providers: providers, their test and their models' metadata (seed 002,
-DECISIONS 18)."""
+"""/api/v1/llm/providers: providers, their test and their models' metadata (seed 002)."""
 
 from typing import Annotated, Any
 

@@ -1,4 +1,4 @@
-"""Providers (seed 002, DECISIONS 18-19): the logic behind the routes, model discovery, and
+"""Providers (seed 002): the logic behind the routes, model discovery, and
 the read model other domains use (`ProviderEntry`, `ProviderCache`, the entries' models)."""
 
 import hashlib
@@ -68,7 +68,7 @@ def may_change_globals(principal: Principal) -> bool:
 
 
 async def checked_api_base(principal: Principal, api_base: str | None) -> str | None:
-    """Syntax for everyone; non-admins' addresses must resolve to public ones (DECISIONS 19)."""
+    """Syntax for everyone; non-admins' addresses must resolve to public ones."""
     if api_base is None or not api_base.strip():
         return None
     try:
@@ -221,7 +221,7 @@ async def update_provider(
     if values.get("api_key"):
         _set_key(provider, fernet, values["api_key"])
     elif moved:
-        # a key must never follow its provider to another address (DECISIONS 18)
+        # a key must never follow its provider to another address
         _set_key(provider, fernet, None)
     if values.get("models") is not None:
         provider.models = _clean_models(values["models"])

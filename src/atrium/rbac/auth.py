@@ -1,5 +1,5 @@
 """Who may read and change roles and grants. Changing them is an administrator's right by
-default (DECISIONS 7), granted as `permissions:write`/`delete`."""
+default, granted as `permissions:write`/`delete`."""
 
 from typing import Annotated
 

@@ -1,4 +1,4 @@
-"""Built-in roles, resources and default grants (DECISIONS 7), seeded by the first migration."""
+"""Built-in roles, resources and default grants, seeded by the first migration."""
 
 RESOURCES: dict[str, str] = {
     "users": "User accounts",
@@ -62,7 +62,7 @@ BUILTIN_ROLES: tuple[tuple[str, str, str, int, dict[str, tuple[str, ...]]], ...]
 )
 BUILTIN_ROLE_IDS = frozenset(role[0] for role in BUILTIN_ROLES)
 
-# Beyond their own objects, whose objects a role's grants reach (DECISIONS 7, "Reach").
+# Beyond their own objects, whose objects a role's grants reach ("Reach" in docs/architecture.md).
 REACH: dict[str, dict[str, frozenset[str]]] = {
     "admin": {resource: frozenset(ACTIONS) for resource in RESOURCES},
     "moderator": {

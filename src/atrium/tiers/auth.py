@@ -1,5 +1,5 @@
 """Who may read and change tiers: system settings for the tiers, user management for a
-user's tier; changes are an administrator's (DECISIONS 7)."""
+user's tier; changes are an administrator's."""
 
 from typing import Annotated
 

@@ -1,4 +1,4 @@
-"""The tiers domain's errors, each with a stable code (DECISIONS 12, 21, 35)."""
+"""The tiers domain's errors, each with a stable code."""
 
 from datetime import datetime
 

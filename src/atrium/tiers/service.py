@@ -1,4 +1,4 @@
-"""Tiers as data (DECISIONS 35): monthly limits per tier, the tier that applies to a user,
+"""Tiers as data: monthly limits per tier, the tier that applies to a user,
 and the quota checks the domains that count usage call.
 
 A user's tier: what a registered resolver says (billing: the active subscription's plan's

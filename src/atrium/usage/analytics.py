@@ -1,6 +1,6 @@
 """Usage analytics (seed 002 /llm/usage/*, seed 001 /usage/*), read from the daily roll-ups.
 
-A caller sees only their own usage unless their role reaches everyone's (DECISIONS 7, 20).
+A caller sees only their own usage unless their role reaches everyone's.
 """
 
 from datetime import UTC, date, datetime, timedelta

@@ -1,5 +1,4 @@
-"""/api/v1/llm/prices and /api/v1/llm/usage: the price table (seed 002) and usage analytics
-(DECISIONS 20)."""
+"""/api/v1/llm/prices and /api/v1/llm/usage: the price table (seed 002) and usage analytics."""
 
 from datetime import date
 from typing import Annotated, Any

@@ -22,7 +22,7 @@ from atrium.db import Base, UTCDateTime, utcnow
 
 
 class UsageRecord(Base):
-    """One row per gateway call, successful or not (DECISIONS 20: written in batches)."""
+    """One row per gateway call, successful or not (written in batches)."""
 
     __tablename__ = "usage_record"
     __table_args__ = (

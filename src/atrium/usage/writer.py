@@ -1,5 +1,5 @@
 """Usage records: queued by the gateway, written in batches off the request path, with the
-daily roll-ups updated from the same batches (DECISIONS 20)."""
+daily roll-ups updated from the same batches."""
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable

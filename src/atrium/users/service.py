@@ -306,7 +306,7 @@ async def delete_user(
     *,
     actor_role: str = "admin",
 ) -> None:
-    """Delete a user and everything they own (DECISIONS 8).
+    """Delete a user and everything they own.
 
     Rows that reference the user cascade (or are anonymised) through their foreign keys;
     the hooks remove what lives outside the database (files' bytes) first.

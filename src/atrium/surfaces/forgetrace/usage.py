@@ -1,4 +1,4 @@
-"""ForgeTrace's `/api/v1/usage/{stats,history}` (seed 001; CONTRACTS; DECISIONS 20)."""
+"""ForgeTrace's `/api/v1/usage/{stats,history}` (seed 001; CONTRACTS)."""
 
 from collections import defaultdict
 from datetime import date, timedelta

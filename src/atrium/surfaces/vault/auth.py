@@ -1,4 +1,4 @@
-"""Vault's `/vault/auth/login` and `/vault/auth/me` (DECISIONS 4)."""
+"""Vault's `/vault/auth/login` and `/vault/auth/me`."""
 
 from typing import Any
 
