@@ -1,4 +1,4 @@
-"""The foundation batch's 74 seed-documented paths are all served (issue 11, item 3)."""
+"""The foundation batch's 74 seed-documented paths are all served."""
 
 import re
 

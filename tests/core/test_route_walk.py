@@ -1,5 +1,5 @@
 """Every route refuses an anonymous caller (401) unless it is on the explicit public list
-(issue 3, item 8). Routes declare access with `require(...)` or `Public`."""
+Routes declare access with `require(...)` or `Public`."""
 
 import re
 from collections.abc import Iterator
