@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert
+from sqlalchemy.exc import OperationalError
 
 from atrium.cloud import aws, collect, prices, waste
 from atrium.cloud import events as cloud_events
@@ -73,6 +74,9 @@ async def _collect(
         "services": {"s3": "pending", "cost_explorer": "pending"},
     }
     await _set_progress(ctx, account, run_id, progress, None)
+    # the regions finish concurrently: their progress writes take turns rather than meet as
+    # concurrent writers on SQLite
+    progress_turn = asyncio.Lock()
     gate = asyncio.Semaphore(max(1, settings.cloud_discovery_threads))
 
     async def one_region(region: str) -> tuple[list[dict], list[dict]]:
@@ -83,7 +87,11 @@ async def _collect(
         progress["regions"][region] = "done"
         done = sum(1 for state in progress["regions"].values() if state == "done")
         await ctx.progress(0.8 * done / len(regions), stage=f"scanned {region}")
-        await _set_progress(ctx, account, run_id, progress, region)
+        async with progress_turn:
+            try:
+                await _set_progress(ctx, account, run_id, progress, region)
+            except OperationalError:  # progress is informational: the discovery goes on
+                log.warning("progress of discovery run %s not recorded", run_id, exc_info=True)
         return result
 
     async def storage() -> list[dict]:
