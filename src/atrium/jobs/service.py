@@ -192,6 +192,20 @@ def visible(principal: Principal, action: str = "read") -> ColumnElement[bool]:
     return or_(*clauses) if clauses else false()
 
 
+def may_see(principal: Principal, kind: str, owner_id: int | None) -> bool:
+    """Whether the caller may read a job of `kind` owned by `owner_id` (as `visible` says)."""
+    resource = resource_of(kind)
+    if not principal.can(resource, "read"):
+        return False
+    return owner_id == principal.user_id or principal.reaches(resource, "read")
+
+
+def reaches_others(principal: Principal) -> bool:
+    """Whether the caller may read some other users' jobs (their `/ws/events` carries them)."""
+    resources = {found.resource for found in registered().values()} | {resource_of("")}
+    return any(principal.reaches(resource, "read") for resource in resources)
+
+
 async def get_visible(
     session: AsyncSession, principal: Principal, job_id: int, action: str = "read"
 ) -> JobRead:
