@@ -79,3 +79,20 @@ def test_user_socket_carries_the_users_job_events(client, app, create_user):
     assert {m["job_id"] for m in seen} == {job_id}
     assert [m["type"] for m in seen] == ["started", "progress", "completed"]
     assert seen[0]["kind"] == "test.steps" and seen[-1]["data"]["status"] == "completed"
+
+
+def test_user_socket_carries_every_job_the_caller_may_read(client, app, create_user, admin):
+    owner, stranger = create_user("user"), create_user("user")
+    with (
+        client.websocket_connect("/ws/events", headers=admin.headers) as wide,
+        client.websocket_connect("/ws/events", headers=stranger.headers) as narrow,
+    ):
+        theirs = enqueue(client, app, "test.steps", owner.id, steps=1)
+        seen = []
+        while not seen or seen[-1]["type"] != "completed":
+            seen.append(wide.receive_json())
+        mine = enqueue(client, app, "test.steps", stranger.id, steps=1)
+        first = narrow.receive_json()  # the owner's job never reaches the stranger
+    assert {m["job_id"] for m in seen} == {theirs}
+    assert [m["type"] for m in seen] == ["started", "progress", "completed"]
+    assert first["job_id"] == mine and first["type"] == "started"

@@ -6,6 +6,7 @@ from tests import services
 from tests.jobs.helpers import JOB_SETTINGS
 from tests.jobs.test_job_sockets import (  # noqa: F401 - the same checks, over Redis pub/sub
     test_progress_reaches_a_websocket_live,
+    test_user_socket_carries_every_job_the_caller_may_read,
     test_user_socket_carries_the_users_job_events,
 )
 

@@ -5,6 +5,7 @@ progress wakes a WebSocket served by another process. Messages are hints, not th
 what must not be lost is a row (job_event), which listeners read after waking.
 
     await bus.publish(topic, message)
+    await bus.publish_many([(topic, message), ...])
     async for message in bus.subscribe(topic): ...
     async with bus.listen(topic) as messages: ...   # subscribed once entered
 
@@ -28,6 +29,8 @@ QUEUE_SIZE = 1000
 class Bus(Protocol):
     async def publish(self, topic: str, message: dict[str, Any]) -> None: ...
 
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None: ...
+
     def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]: ...
 
     def listen(
@@ -47,6 +50,10 @@ class LocalBus:
         for queue in tuple(self._subscribers.get(topic, ())):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(message)
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for topic, message in messages:
+            await self.publish(topic, message)
 
     @contextlib.asynccontextmanager
     async def listen(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
@@ -84,6 +91,13 @@ class RedisBus:
 
     async def publish(self, topic: str, message: dict[str, Any]) -> None:
         await self.redis.publish(CHANNEL_PREFIX + topic, orjson.dumps(message))
+
+    async def publish_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """One round trip for many messages (a pipeline, not a transaction)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic, message in messages:
+                pipe.publish(CHANNEL_PREFIX + topic, orjson.dumps(message))
+            await pipe.execute()
 
     @contextlib.asynccontextmanager
     async def listen(self, topic: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:

@@ -49,12 +49,12 @@ def make_dispatcher(settings: Settings):
     celery = make_celery(settings)
     queue = settings.celery_queue
 
-    def send(job_id: int, delay_seconds: float) -> None:
+    def send(job_id: int, delay_seconds: float, kind: str | None) -> None:
         countdown = delay_seconds if delay_seconds > 0 else None
-        celery.send_task(TASK_NAME, args=[job_id], queue=queue, countdown=countdown)
+        celery.send_task(TASK_NAME, args=[job_id, kind], queue=queue, countdown=countdown)
 
-    async def dispatch(job_id: int, delay_seconds: float = 0.0) -> None:
-        await asyncio.to_thread(send, job_id, delay_seconds)
+    async def dispatch(job_id: int, delay_seconds: float = 0.0, kind: str | None = None) -> None:
+        await asyncio.to_thread(send, job_id, delay_seconds, kind)
 
     dispatch.celery = celery  # type: ignore[attr-defined]
     return dispatch
@@ -89,9 +89,9 @@ class WorkerRuntime:
             self._ready.set()
             await self._stopping.wait()
 
-    def run_job(self, job_id: int) -> Any:
+    def run_job(self, job_id: int, kind: str | None = None) -> Any:
         engine = self.app.state.jobs
-        future = asyncio.run_coroutine_threadsafe(engine.run_by_id(int(job_id)), self.loop)
+        future = asyncio.run_coroutine_threadsafe(engine.run_by_id(int(job_id), kind), self.loop)
         return future.result()
 
     def stop(self) -> None:
@@ -106,8 +106,8 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     celery = make_celery(settings)
 
     @celery.task(name=TASK_NAME, ignore_result=True)
-    def run(job_id: int) -> Any:
-        return runtime.run_job(job_id)
+    def run(job_id: int, kind: str | None = None) -> Any:
+        return runtime.run_job(job_id, kind)
 
     runtime.start()
     try:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from atrium.config import Settings
 from atrium.db import utcnow
 from atrium.jobs import schedules
+from atrium.jobs.outbox import COLUMNS
 from atrium.jobs.runners import (
     STOPPED,
     JobContext,
@@ -34,6 +35,7 @@ from atrium.jobs.store import ClaimedJob, JobStore
 
 log = logging.getLogger("atrium.jobs")
 MAX_BACKOFF_SECONDS = 300.0
+CLAIM_INTERVAL_SECONDS = 0.01
 
 
 def backoff_seconds(attempt: int, base: float = 1.0) -> float:
@@ -64,8 +66,10 @@ class JobEngine:
         self.tasks: dict[int, asyncio.Task] = {}
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task] = []
-        self._pending_dispatch: list[int] = []
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._held: dict[str, asyncio.Task | None] = {}  # claim token -> the task running it
+        self._lost: set[str] = set()
+        self._leases: asyncio.Task | None = None
 
     # -- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -88,16 +92,24 @@ class JobEngine:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        if self._leases is not None:
+            self._leases.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leases
+            self._leases = None
+        await self.store.writes.close()
 
     # -- dispatch -----------------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
 
-    async def dispatch(self, job_id: int, delay_seconds: float = 0.0) -> None:
+    async def dispatch(
+        self, job_id: int, delay_seconds: float = 0.0, kind: str | None = None
+    ) -> None:
         """A job was committed (enqueued, resumed): have it run."""
         if self.role == "dispatch" or (self.role == "worker" and self.dispatcher is not None):
             if self.dispatcher is not None:
-                await self.dispatcher(job_id, delay_seconds)
+                await self.dispatcher(job_id, delay_seconds, kind)
             return
         self.wake()
 
@@ -110,11 +122,20 @@ class JobEngine:
         }
 
     async def _claim_loop(self) -> None:
+        """Claim when woken (a commit that enqueued or resumed a job, a run that ended) or every
+        poll; rounds are at least `CLAIM_INTERVAL_SECONDS` apart, so that a stream of enqueues
+        is claimed many jobs at a time instead of one claim (and one transaction) per job."""
         poll = self.settings.jobs_poll_seconds
         if self.role == "worker":
             poll = max(poll, self.settings.job_lease_seconds / 2)
+        loop = asyncio.get_running_loop()
+        last_round = -CLAIM_INTERVAL_SECONDS
         while True:
             self._wake.clear()
+            early = last_round + CLAIM_INTERVAL_SECONDS - loop.time()
+            if early > 0:
+                await asyncio.sleep(early)
+            last_round = loop.time()
             try:
                 claimed = await self._claim_round()
             except asyncio.CancelledError:
@@ -122,8 +143,7 @@ class JobEngine:
             except Exception:
                 log.exception("claiming jobs failed")
                 claimed = 0
-            if claimed:
-                await asyncio.sleep(0)  # let the new tasks start before the next round
+            if claimed and self._free():  # more may be waiting
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
@@ -152,9 +172,10 @@ class JobEngine:
 
         task.add_done_callback(done)
 
-    async def run_by_id(self, job_id: int) -> str | None:
-        """Claim one job by id and run it here (a Celery task); None if not claimable."""
-        async with self._semaphore(job_id) as kind:
+    async def run_by_id(self, job_id: int, kind: str | None = None) -> str | None:
+        """Claim one job by id and run it here (a Celery task); None if not claimable.
+        `kind` comes with the message (older messages lack it: read from the row)."""
+        async with self._semaphore(job_id, kind) as kind:
             if kind is None:
                 return None
             claimed = await self.store.claim({kind: 1}, job_ids=[job_id])
@@ -167,11 +188,10 @@ class JobEngine:
                 self.active[kind] -= 1
 
     @contextlib.asynccontextmanager
-    async def _semaphore(self, job_id: int):
-        from atrium.jobs.tables import Job
-
-        async with self.sessions() as session:
-            kind = await session.scalar(select(Job.kind).where(Job.id == job_id))
+    async def _semaphore(self, job_id: int, kind: str | None):
+        if kind is None:
+            async with self.sessions() as session:
+                kind = await session.scalar(select(COLUMNS.kind).where(COLUMNS.id == job_id))
         found = get_runner(kind) if kind else None
         if found is None:
             yield None
@@ -207,7 +227,7 @@ class JobEngine:
             settings=self.settings,
             app_state=self.app_state,
         )
-        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
+        self._hold(job.claim)
         try:
             outcome = await found.function(ctx)
         except LeaseLost:
@@ -215,7 +235,7 @@ class JobEngine:
         except RetryableJobError as exc:
             return await self._retry_or_fail(found, job, exc)
         except asyncio.CancelledError:
-            if heartbeat.done():  # the lease went to another process
+            if job.claim in self._lost:  # the lease went to another process
                 return "lost"
             await asyncio.shield(self.store.release(job.id, job.claim))
             raise
@@ -225,7 +245,8 @@ class JobEngine:
             await self.store.finish(job.id, job.claim, "failed", error=error)
             return "failed"
         finally:
-            heartbeat.cancel()
+            self._held.pop(job.claim, None)
+            self._lost.discard(job.claim)
         if outcome is STOPPED:
             return await self.store.stop(job.id, job.claim)
         await self.store.finish(job.id, job.claim, "completed", result=outcome)
@@ -239,24 +260,35 @@ class JobEngine:
         delay = backoff_seconds(job.attempts, self.settings.jobs_retry_base_seconds)
         await self.store.retry_later(job.id, job.claim, error, delay)
         if self.dispatcher is not None:
-            await self.dispatcher(job.id, delay)
+            await self.dispatcher(job.id, delay, job.kind)
         return "queued"
 
-    async def _heartbeat(self, job: ClaimedJob, runner_task: asyncio.Task | None) -> None:
-        job_id = job.id
+    # -- leases: one renewal for every run of this process --------------------------------
+    def _hold(self, claim: str) -> None:
+        self._held[claim] = asyncio.current_task()
+        if self._leases is None or self._leases.done():
+            self._leases = asyncio.create_task(self._renew_leases(), name="jobs-leases")
+
+    async def _renew_leases(self) -> None:
+        """Every third of a lease, renew the leases of all runs here in one statement; a run
+        whose lease went to another process (this one stalled past it) is stopped here."""
         every = max(0.05, self.settings.job_lease_seconds / 3)
         while True:
             await asyncio.sleep(every)
-            try:
-                held = await self.store.heartbeat(job_id, job.claim)
-            except Exception:
-                log.warning("heartbeat of job %s failed", job_id, exc_info=True)
+            claims = list(self._held)
+            if not claims:
                 continue
-            if not held:
-                log.warning("job %s: lease lost, stopping its runner here", job_id)
-                if runner_task is not None:
-                    runner_task.cancel()
-                return
+            try:
+                held = await self.store.renew(claims)
+            except Exception:
+                log.warning("renewing the leases of %d jobs failed", len(claims), exc_info=True)
+                continue
+            for claim in claims:
+                task = self._held.get(claim)
+                if claim not in held and task is not None:
+                    log.warning("run %s: lease lost, stopping its runner here", claim)
+                    self._lost.add(claim)
+                    task.cancel()
 
     # -- schedules ------------------------------------------------------------------------
     async def _schedule_loop(self) -> None:

@@ -15,6 +15,7 @@ from atrium.db import SessionDep, share_with_sessions
 from atrium.events import bus as events_bus
 from atrium.jobs import service as jobs_service
 from atrium.jobs.engine import JobEngine
+from atrium.jobs.outbox import ALL_JOBS_TOPIC
 from atrium.jobs.schemas import JobDeleted, JobRead, JobStatus
 from atrium.jobs.streaming import job_events, serve_job_socket, sse_frame
 from atrium.params import MAX_ID, Cursor, IdPath, Limit
@@ -128,17 +129,22 @@ async def job_socket(websocket: WebSocket, job_id: int) -> None:
 
 @ws_router.websocket("/ws/events")
 async def user_events_socket(websocket: WebSocket) -> None:
-    """Live events of the caller's jobs (and domain events published for them)."""
+    """Live events of every job the caller may read: their own, and others' where their
+    role's reach covers the job's domain (as `/api/v1/jobs` lists them)."""
     principal = await websocket_principal(websocket)
     if principal is None:
         return
     bus = websocket.app.state.bus
-    async with bus.listen(f"user:{principal.user_id}") as messages:
+    wide = jobs_service.reaches_others(principal)
+    topic = ALL_JOBS_TOPIC if wide else f"user:{principal.user_id}"
+    async with bus.listen(topic) as messages:
         await accept(websocket)
 
         async def forward() -> None:
             async for message in messages:
-                await websocket.send_json(message)
+                owner_id = message.pop("owner_id", principal.user_id)
+                if jobs_service.may_see(principal, message.get("kind", ""), owner_id):
+                    await websocket.send_json(message)
 
         sender = asyncio.create_task(forward())
         try:

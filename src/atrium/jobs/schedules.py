@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
 from atrium.jobs.errors import UnknownJobKind
-from atrium.jobs.store import begin_write
+from atrium.jobs.outbox import begin_write
 from atrium.jobs.tables import JobSchedule
 
 
@@ -162,5 +162,5 @@ async def fire_due(sessions: async_sessionmaker[AsyncSession], engine: Any) -> i
             )
             await session.commit()
             fired += 1
-        await engine.dispatch(job.id)
+        await engine.dispatch(job.id, kind=job.kind)
     return fired

@@ -1,52 +1,38 @@
-"""Row operations of the engine: claims, leases, progress, checkpoints, outcomes, events.
+"""Row operations of the engine: claims, leases, progress, checkpoints, outcomes.
 
 Every write that a process makes on a job it runs is conditional on its claim token
 (`worker`), so a process that lost its lease can no longer change the row. Each status or
-progress change bumps `event_seq` and writes a `job_event` row in the same transaction; the
-bus is told only after the commit (the rows are the truth, the bus just wakes listeners).
+progress change writes its event row in the same transaction (`outbox`). The writes go through
+one `WriteBatcher` per process: the writes of many jobs share a transaction and a commit, and
+each caller returns once its own write is committed.
 """
 
-import asyncio
-import contextlib
 import itertools
-import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import null
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
 from atrium.jobs import metrics
+from atrium.jobs import statements as sql
+from atrium.jobs.batching import Batch, WriteBatcher
+from atrium.jobs.outbox import Published
 from atrium.jobs.runners import LeaseLost
-from atrium.jobs.tables import Job, JobEvent
 
-log = logging.getLogger("atrium.jobs")
 TERMINAL = ("completed", "failed", "cancelled")
-# Core statements on the table: the ORM's bulk-update path costs several times more per call
-JOB = Job.__table__
 WAITING_STAGE = "waiting for a worker"
+CLAIM_SCAN_FACTOR = 4  # candidates read per free slot: some are taken by other processes
+RENEW_CHUNK = 500
 
 
 def new_token() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(6)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """An event written in a transaction, to announce on the bus once it commits."""
-
-    job_id: int
-    owner_id: int | None
-    kind: str
-    seq: int
-    type: str
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,69 +47,52 @@ class ClaimedJob:
     claim: str  # this run's claim token: a re-claim, even by the same process, gets another
 
 
-def claimable(now: datetime, *, stale_before: datetime | None = None) -> ColumnElement[bool]:
-    """Queued and due; or running without a live lease (crashed, or resumed and waiting).
-
-    With `stale_before`, only queued jobs that have waited since before it (a lost message).
-    """
-    queued = and_(Job.status == "queued", or_(Job.run_after.is_(None), Job.run_after <= now))
+async def candidates(
+    connection: AsyncConnection, free: dict[str, int], *, stale_before: datetime | None = None
+) -> list[int]:
+    """Ids worth claiming, oldest first, up to `free[kind]` of each kind."""
+    params: dict[str, Any] = {
+        "now": utcnow(),
+        "kinds": list(free),
+        "limit": sum(free.values()) * CLAIM_SCAN_FACTOR,
+    }
     if stale_before is not None:
-        queued = and_(queued, Job.updated_at < stale_before)
-    orphaned = and_(Job.status == "running", or_(Job.lease_until.is_(None), Job.lease_until < now))
-    return or_(queued, orphaned)
+        params["stale_before"] = stale_before
+    rows = await connection.execute(sql.candidates(stale_before is not None), params)
+    left = dict(free)
+    found = []
+    for job_id, kind in rows:
+        if left.get(kind, 0) > 0:
+            left[kind] -= 1
+            found.append(job_id)
+    return found
 
 
-async def begin_write(session: AsyncSession) -> None:
-    """On SQLite, take the write lock first (BEGIN IMMEDIATE): a deferred transaction that
-    meets another writer would keep a stale snapshot and could never commit."""
-    if session.bind.dialect.name == "sqlite":
-        await session.execute(text("BEGIN IMMEDIATE"))
-
-
-async def write_transition(
-    session: AsyncSession,
+async def transition(
+    connection: AsyncConnection,
     job_id: int,
-    where: list[ColumnElement[bool]],
+    claim: str,
     values: dict[str, Any],
     event_type: str,
     extra: dict[str, Any] | None = None,
 ) -> Published | None:
-    """Conditionally update one job, bump its event sequence and write the event row."""
-    now = utcnow()
-    statement = (
-        update(JOB)
-        .where(Job.id == job_id, *where)
-        .values(**values, event_seq=Job.event_seq + 1, updated_at=now)
-        .returning(Job.event_seq, Job.owner_id, Job.kind, Job.status, Job.progress, Job.stage)
-    )
-    row = (await session.execute(statement)).first()
+    """Change a job this run holds and bump its event sequence; its event, or None when the
+    run no longer holds it."""
+    names = tuple(sorted(values))
+    params = {f"v_{name}": values[name] for name in names}
+    params.update(job_id=job_id, claim=claim, now=utcnow())
+    row = (await connection.execute(sql.transition(names), params)).first()
     if row is None:
         return None
     seq, owner_id, kind, status, progress, stage = row
     data = {"status": status, "progress": progress, "stage": stage, **(extra or {})}
-    await session.execute(
-        insert(JobEvent).values(job_id=job_id, seq=seq, type=event_type, data=data, created_at=now)
-    )
     if "status" in values:
         metrics.record(kind, status)
     return Published(job_id, owner_id, kind, seq, event_type, data)
 
 
-async def publish(bus: Any, events: list[Published]) -> None:
-    for event in events:
-        message = {"job_id": event.job_id, "seq": event.seq, "type": event.type}
-        try:
-            await bus.publish(f"job:{event.job_id}", message)
-            if event.owner_id is not None:
-                await bus.publish(
-                    f"user:{event.owner_id}", {**message, "kind": event.kind, "data": event.data}
-                )
-        except Exception:  # the rows are written; a listener catches up on its next poll
-            log.warning("bus publish failed", exc_info=True)
-
-
 class JobStore:
-    """The writes one process makes on the jobs it has claimed, under its claim token."""
+    """The writes one process makes on the jobs it has claimed, under its claim tokens."""
 
     def __init__(
         self,
@@ -138,28 +107,10 @@ class JobStore:
         self.lease = timedelta(seconds=lease_seconds)
         self.token = token or new_token()
         self._claims = itertools.count(1)
-        self._write_lock = asyncio.Lock()
+        self.engine = sessions.kw["bind"]
+        self.writes = WriteBatcher(self.engine, bus)
 
-    @contextlib.asynccontextmanager
-    async def _writer(self) -> AsyncIterator[AsyncSession]:
-        """A session for one write transaction. On SQLite the engine's writers queue on an
-        in-process lock, then take the database's write lock (BEGIN IMMEDIATE): waiting in
-        line is far cheaper than every writer retrying a busy database."""
-        async with self.sessions() as session:
-            if session.bind.dialect.name != "sqlite":
-                yield session
-                return
-            async with self._write_lock:
-                await begin_write(session)
-                yield session
-
-    def _mine(self, claim: str) -> ColumnElement[bool]:
-        return and_(Job.status == "running", Job.worker == claim)
-
-    async def _commit_and_publish(self, session: AsyncSession, events: list[Published]) -> None:
-        await session.commit()
-        await publish(self.bus, events)
-
+    # -- claims -------------------------------------------------------------------------
     async def claim(
         self,
         free: dict[str, int],
@@ -168,89 +119,67 @@ class JobStore:
         stale_before: datetime | None = None,
     ) -> list[ClaimedJob]:
         """Claim up to `free[kind]` jobs of each kind (or exactly `job_ids`), oldest first."""
-        now = utcnow()
-        condition = claimable(now, stale_before=stale_before)
-        async with self._writer() as session:
-            if job_ids is None:
-                total = sum(free.values())
-                rows = await session.execute(
-                    select(Job.id, Job.kind)
-                    .where(condition, Job.kind.in_(list(free)))
-                    .order_by(Job.id)
-                    .limit(total * 4)
-                )
-                left = dict(free)
-                job_ids = []
-                for job_id, kind in rows:
-                    if left.get(kind, 0) > 0:
-                        left[kind] -= 1
-                        job_ids.append(job_id)
-            if not job_ids:
+        claim = f"{self.token}:{next(self._claims)}"
+
+        async def operation(connection: AsyncConnection, batch: Batch) -> list[ClaimedJob]:
+            ids = job_ids
+            if ids is None:
+                ids = await candidates(connection, free, stale_before=stale_before)
+            if not ids:
                 return []
-            claimed = await self._claim_ids(session, job_ids, condition, now)
-            await self._commit_and_publish(session, [event for _job, event in claimed])
-        return [job for job, _event in claimed]
+            return await self._claim_ids(connection, batch, ids, claim, stale_before)
+
+        return await self.writes.run(operation)
 
     async def _claim_ids(
         self,
-        session: AsyncSession,
+        connection: AsyncConnection,
+        batch: Batch,
         job_ids: list[int],
-        condition: ColumnElement[bool],
-        now: datetime,
-    ) -> list[tuple[ClaimedJob, Published]]:
+        claim: str,
+        stale_before: datetime | None,
+    ) -> list[ClaimedJob]:
         # one conditional UPDATE: a row another process claimed meanwhile no longer matches
-        claim = f"{self.token}:{next(self._claims)}"
-        rows = await session.execute(
-            update(JOB)
-            .where(Job.id.in_(job_ids), condition)
-            .values(
-                status="running",
-                worker=claim,
-                lease_until=now + self.lease,
-                attempts=Job.attempts + 1,
-                started_at=func.coalesce(Job.started_at, now),
-                stage=None,
-                event_seq=Job.event_seq + 1,
-                updated_at=now,
-            )
-            .returning(
-                Job.id,
-                Job.kind,
-                Job.owner_id,
-                Job.payload,
-                Job.attempts,
-                Job.checkpoint,
-                Job.control,
-                Job.event_seq,
-                Job.progress,
-            )
-        )
+        now = utcnow()
+        params: dict[str, Any] = {
+            "ids": job_ids,
+            "claim": claim,
+            "now": now,
+            "lease_until": now + self.lease,
+        }
+        if stale_before is not None:
+            params["stale_before"] = stale_before
+        rows = await connection.execute(sql.claim(stale_before is not None), params)
         claimed = []
-        events = []
         for job_id, kind, owner, payload, attempts, checkpoint, control, seq, progress in rows:
-            job = ClaimedJob(
-                job_id, kind, owner, payload or {}, attempts, checkpoint, control, claim
+            claimed.append(
+                ClaimedJob(job_id, kind, owner, payload or {}, attempts, checkpoint, control, claim)
             )
             data = {"status": "running", "progress": progress, "stage": None, "attempt": attempts}
-            claimed.append((job, Published(job_id, owner, kind, seq, "started", data)))
-            events.append(
-                {"job_id": job_id, "seq": seq, "type": "started", "data": data, "created_at": now}
-            )
+            batch.add(Published(job_id, owner, kind, seq, "started", data), now)
             metrics.record(kind, "running")
-        if events:
-            await session.execute(insert(JobEvent), events)
+        claimed.sort(key=lambda job: job.id)
         return claimed
 
-    async def heartbeat(self, job_id: int, claim: str) -> bool:
-        async with self._writer() as session:
-            result = await session.execute(
-                update(JOB)
-                .where(Job.id == job_id, self._mine(claim))
-                .values(lease_until=utcnow() + self.lease)
-            )
-            await session.commit()
-        return result.rowcount == 1
+    # -- leases ---------------------------------------------------------------------------
+    async def renew(self, claims: list[str]) -> set[str]:
+        """Extend the leases of the runs with these claim tokens; the tokens still held."""
 
+        async def operation(connection: AsyncConnection, _batch: Batch) -> set[str]:
+            held: set[str] = set()
+            lease_until = utcnow() + self.lease
+            for start in range(0, len(claims), RENEW_CHUNK):
+                chunk = claims[start : start + RENEW_CHUNK]
+                params = {"claims": chunk, "lease_until": lease_until}
+                held.update((await connection.execute(sql.renew(), params)).scalars())
+            return held
+
+        return await self.writes.run(operation)
+
+    async def heartbeat(self, job_id: int, claim: str) -> bool:
+        return claim in await self.renew([claim])
+
+    # -- a run's own writes -------------------------------------------------------------------
     async def _write_mine(
         self,
         job_id: int,
@@ -259,13 +188,14 @@ class JobStore:
         event_type: str,
         extra: dict | None = None,
     ) -> None:
-        async with self._writer() as session:
-            event = await write_transition(
-                session, job_id, [self._mine(claim)], values, event_type, extra
-            )
-            if event is None:
-                raise LeaseLost(f"job {job_id} is no longer held by this process")
-            await self._commit_and_publish(session, [event])
+        async def operation(connection: AsyncConnection, batch: Batch) -> Published | None:
+            event = await transition(connection, job_id, claim, values, event_type, extra)
+            if event is not None:
+                batch.add(event, utcnow())
+            return event
+
+        if await self.writes.run(operation) is None:
+            raise LeaseLost(f"job {job_id} is no longer held by this process")
 
     async def progress(self, job_id: int, claim: str, fraction: float, stage: str | None) -> None:
         values: dict[str, Any] = {"progress": fraction, "lease_until": utcnow() + self.lease}
@@ -277,20 +207,25 @@ class JobStore:
         await self._write_mine(job_id, claim, {}, event_type, {"data": data})
 
     async def save_checkpoint(self, job_id: int, claim: str, state: Any) -> None:
-        async with self._writer() as session:
-            result = await session.execute(
-                update(JOB)
-                .where(Job.id == job_id, self._mine(claim))
-                .values(checkpoint=state, lease_until=utcnow() + self.lease, updated_at=utcnow())
-            )
-            if result.rowcount != 1:
-                raise LeaseLost(f"job {job_id} is no longer held by this process")
-            await session.commit()
+        async def operation(connection: AsyncConnection, _batch: Batch) -> int:
+            now = utcnow()
+            params = {
+                "job_id": job_id,
+                "claim": claim,
+                "state": null() if state is None else state,  # SQL NULL, as before any
+                "lease_until": now + self.lease,
+                "now": now,
+            }
+            return (await connection.execute(sql.save_checkpoint(), params)).rowcount
+
+        if await self.writes.run(operation) != 1:
+            raise LeaseLost(f"job {job_id} is no longer held by this process")
 
     async def stop_requested(self, job_id: int) -> str | None:
-        async with self.sessions() as session:
-            return await session.scalar(select(Job.control).where(Job.id == job_id))
+        async with self.engine.connect() as connection:
+            return await connection.scalar(sql.control(), {"job_id": job_id})
 
+    # -- outcomes ---------------------------------------------------------------------------
     async def finish(
         self,
         job_id: int,
@@ -301,33 +236,28 @@ class JobStore:
         error: str | None = None,
     ) -> bool:
         """Record an outcome: completed, failed, paused or cancelled."""
-        values: dict[str, Any] = {
-            "status": status,
-            "control": None,
-            "worker": None,
-            "lease_until": None,
-        }
-        if status == "completed":
-            values.update(result=result, progress=1.0, error=None)
-        if error is not None:
-            values["error"] = error[:10_000]
-        if status in TERMINAL:
-            values["finished_at"] = utcnow()
-        return await self._finish_with(job_id, claim, values, status)
+        return await self._finish_with(job_id, claim, outcome(status, result, error), status)
 
     async def stop(self, job_id: int, claim: str) -> str:
-        """The runner stopped as asked: paused or cancelled, as the request said."""
-        control = await self.stop_requested(job_id)
-        if control == "cancel":
-            await self.finish(job_id, claim, "cancelled", error="cancelled")
-            return "cancelled"
-        if control == "pause":
-            await self.finish(job_id, claim, "paused")
-            return "paused"
-        await self.release(
-            job_id, claim
-        )  # resumed before it stopped: run it again from its checkpoint
-        return "running"
+        """The runner stopped as asked: paused or cancelled, as the request (read in the same
+        transaction) says; resumed before it stopped: given back, to run again from its
+        checkpoint."""
+
+        async def operation(connection: AsyncConnection, batch: Batch) -> str:
+            control = await connection.scalar(sql.control(), {"job_id": job_id})
+            if control == "cancel":
+                status, values = "cancelled", outcome("cancelled", None, "cancelled")
+            elif control == "pause":
+                status, values = "paused", outcome("paused", None, None)
+            else:
+                status, values = "running", released()
+            event_type = status if status != "running" else "released"
+            event = await transition(connection, job_id, claim, values, event_type)
+            if event is not None:
+                batch.add(event, utcnow())
+            return status
+
+        return await self.writes.run(operation)
 
     async def retry_later(self, job_id: int, claim: str, error: str, delay_seconds: float) -> bool:
         values = {
@@ -341,8 +271,7 @@ class JobStore:
 
     async def release(self, job_id: int, claim: str) -> bool:
         """Give the job back (shutdown): running, no lease, taken by the next claimant."""
-        values = {"worker": None, "lease_until": None, "stage": WAITING_STAGE}
-        return await self._finish_with(job_id, claim, values, "released")
+        return await self._finish_with(job_id, claim, released(), "released")
 
     async def _finish_with(
         self, job_id: int, claim: str, values: dict[str, Any], event_type: str
@@ -352,3 +281,23 @@ class JobStore:
         except LeaseLost:
             return False
         return True
+
+
+def outcome(status: str, result: Any, error: str | None) -> dict[str, Any]:
+    """The columns of an outcome. A completed job's `result` is set only when there is one: the
+    column is NULL until then, and a JSON-typed parameter would store None as JSON null."""
+    values: dict[str, Any] = {"status": status, "control": None, "worker": None}
+    values["lease_until"] = None
+    if status == "completed":
+        values.update(progress=1.0, error=None)
+        if result is not None:
+            values["result"] = result
+    if error is not None:
+        values["error"] = error[:10_000]
+    if status in TERMINAL:
+        values["finished_at"] = utcnow()
+    return values
+
+
+def released() -> dict[str, Any]:
+    return {"worker": None, "lease_until": None, "stage": WAITING_STAGE}
