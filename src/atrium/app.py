@@ -3,8 +3,9 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from importlib import import_module
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from atrium.settings_store.cors import LiveCORSMiddleware
 from atrium.users import service as users_service
 
 log = logging.getLogger("atrium")
+SHUTDOWN_STEP_SECONDS = 30.0
 
 # Each module exposes `router`; a surface module may expose several (`routers`).
 ROUTER_MODULES = (
@@ -103,11 +105,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         recorder.cancel()
         for hook in reversed(state.shutdown_hooks):
-            await hook(app)
-        await state.activity.flush()
+            await _bounded(hook(app), "a shutdown hook")
+        await _bounded(state.activity.flush(), "the activity flush")
         if state.redis is not None:
             await state.redis.aclose()
-        await state.db.dispose()
+        await _bounded(state.db.dispose(), "closing the database pool")
+
+
+async def _bounded(step: Awaitable[Any], what: str) -> None:
+    """A shutdown step gets a deadline: one that waits on something that never comes (a lock
+    held by a connection that is gone) must not keep the process from exiting."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        log.error("%s did not finish within %s s and was abandoned", what, SHUTDOWN_STEP_SECONDS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
