@@ -1,11 +1,11 @@
 """An audit's report in three formats from one result: JSON (the versioned schema), a
 self-contained HTML page (Jinja2, inline CSS and SVG), and a PDF (fpdf2) with the same content."""
 
-from functools import cache
 from typing import Any
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
+
+from atrium.documents import PdfDocument, latin1, templates
 
 FORMATS = ("json", "html", "pdf")
 MEDIA_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
@@ -64,56 +64,18 @@ def chart_data(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("atrium.audits", "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_html(result: dict[str, Any]) -> str:
-    template = _environment().get_template("report.html")
+    template = templates("atrium.audits").get_template("report.html")
     return template.render(r=result, charts=chart_data(result), limit=LISTED_ROWS)
 
 
-def _latin1(text: object) -> str:
-    # the PDF core fonts cover Latin-1; anything else is shown as '?'
-    return str(text).encode("latin-1", "replace").decode("latin-1")
-
-
 def render_pdf(result: dict[str, Any]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    pdf.set_title(_latin1(f"Repository audit: {_source_label(result)}"))
-
-    def heading(text: str) -> None:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", 13)
-        pdf.cell(0, 8, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
-
-    def line(text: str) -> None:
-        pdf.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-
-    def table(headers: list[str], rows: list[list[object]], widths: list[int]) -> None:
-        pdf.set_font("Helvetica", "", 8)
-        with pdf.table(col_widths=widths, text_align="LEFT", line_height=4.5) as grid:
-            grid.row([_latin1(h) for h in headers])
-            for row in rows[:LISTED_ROWS]:
-                grid.row([_latin1(cell if cell is not None else "") for cell in row])
-        if len(rows) > LISTED_ROWS:
-            line(f"... and {len(rows) - LISTED_ROWS} more (see the JSON report)")
-        pdf.set_font("Helvetica", "", 9)
+    doc = PdfDocument(f"Repository audit: {_source_label(result)}", LISTED_ROWS)
+    pdf, heading, line, table = doc.pdf, doc.heading, doc.line, doc.table
 
     summary, risk = result["summary"], result["risk"]
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, _latin1("Repository audit report"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, latin1("Repository audit report"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
     line(f"Source: {_source_label(result)}")
     line(f"Generated: {result['generated_at']}  -  schema {result['schema_version']}")
@@ -172,7 +134,7 @@ def render_pdf(result: dict[str, Any]) -> bytes:
         [140, 30],
     )
     _pdf_history(result, heading, line, table)
-    return bytes(pdf.output())
+    return doc.output()
 
 
 def _pdf_history(result, heading, line, table) -> None:

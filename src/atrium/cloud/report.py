@@ -1,11 +1,12 @@
 """A pipeline's report in three formats from the snapshot its report step kept: JSON (the
 snapshot itself), a self-contained HTML page (Jinja2) and a PDF (fpdf2) with the same content."""
 
-from functools import cache
+from functools import partial
 from typing import Any
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
+
+from atrium.documents import PdfDocument, templates
 
 FORMATS = ("json", "html", "pdf")
 MEDIA_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
@@ -29,24 +30,9 @@ def label(report: dict[str, Any]) -> str:
     return f"{name} (AWS {aws_id})" if name else f"AWS account {aws_id}"
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("atrium.cloud", "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def render_html(report: dict[str, Any]) -> str:
-    template = _environment().get_template("report.html")
+    template = templates("atrium.cloud").get_template("report.html")
     return template.render(r=report, label=label(report), limit=LISTED_ROWS)
-
-
-def _latin1(text: object) -> str:
-    # the PDF core fonts cover Latin-1; anything else is shown as '?'
-    return str(text).encode("latin-1", "replace").decode("latin-1")
 
 
 def _money(value: float | None) -> str:
@@ -54,34 +40,13 @@ def _money(value: float | None) -> str:
 
 
 def render_pdf(report: dict[str, Any]) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_page()
-    pdf.set_title(_latin1(f"Cloud cost report: {label(report)}"))
-
-    def heading(text: str) -> None:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", 13)
-        pdf.cell(0, 8, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
-
-    def line(text: str) -> None:
-        pdf.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-
-    def table(headers: list[str], rows: list[list[object]], widths: list[int]) -> None:
-        if not rows:
-            line("None.")
-            return
-        pdf.set_font("Helvetica", "", 8)
-        with pdf.table(col_widths=widths, text_align="LEFT", line_height=4.5) as grid:
-            grid.row([_latin1(h) for h in headers])
-            for row in rows[:LISTED_ROWS]:
-                grid.row([_latin1(cell if cell is not None else "") for cell in row])
-        if len(rows) > LISTED_ROWS:
-            line(f"... and {len(rows) - LISTED_ROWS} more (see the JSON report)")
-        pdf.set_font("Helvetica", "", 9)
+    doc = PdfDocument(f"Cloud cost report: {label(report)}", LISTED_ROWS)
+    pdf, heading, line, table = (
+        doc.pdf,
+        doc.heading,
+        doc.line,
+        partial(doc.table, empty_text="None."),
+    )
 
     waste, costs = report["waste"], report["costs"]
     pdf.set_font("Helvetica", "B", 16)
@@ -130,4 +95,4 @@ def render_pdf(report: dict[str, Any]) -> bytes:
     )
     prices = report["prices"]
     line(f"Prices: {prices['source']} (as of {prices['as_of']}, {prices['currency']}).")
-    return bytes(pdf.output())
+    return doc.output()
