@@ -5,12 +5,11 @@ generates through `/v1/chat/completions`)."""
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, model_validator
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
+from atrium.conversations.auth import ConversationsDelete, ConversationsRead, ConversationsWrite
 from atrium.conversations.service import DEFAULT_TITLE, ConversationRecord, MessageRecord
 from atrium.db import SessionDep
 from atrium.params import MAX_ID
@@ -18,9 +17,6 @@ from atrium.text import DisplayName
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
 
-ConversationsRead = Annotated[Principal, Depends(require("conversations", "read"))]
-ConversationsWrite = Annotated[Principal, Depends(require("conversations", "write"))]
-ConversationsDelete = Annotated[Principal, Depends(require("conversations", "delete"))]
 NOT_FOUND = {404: {"description": "No such conversation, or not the caller's"}}
 
 
