@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.activity.tables import ActivityEvent
 from atrium.auth.principal import Principal
 from atrium.db import utcnow
+from atrium.prepared import Prepared
 
 ActivityType = Literal["training", "upload", "inference", "user", "system"]
 TYPES: tuple[str, ...] = ("training", "upload", "inference", "user", "system")
@@ -63,8 +64,10 @@ _EVENT_COLUMNS = (
     "subject_type",
     "subject_id",
 )
-_INSERT_EVENT = insert(_event).values(
-    {name: bindparam(name, type_=_event.c[name].type) for name in _EVENT_COLUMNS}
+_INSERT_EVENT = Prepared(
+    insert(_event).values(
+        {name: bindparam(name, type_=_event.c[name].type) for name in _EVENT_COLUMNS}
+    )
 )
 
 
@@ -84,8 +87,8 @@ async def created(
     noun = subject_type.replace("_", " ")
     actor = actor_name(principal)
     connection = await session.connection()
-    await connection.execute(
-        _INSERT_EVENT,
+    await _INSERT_EVENT.rows(
+        connection,
         {
             "created_at": utcnow(),
             "user_id": principal.user_id,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, select
+from sqlalchemy import Integer, bindparam, case, func, insert, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,6 +16,7 @@ from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, Me
 from atrium.db import utcnow
 from atrium.files import service as files_service
 from atrium.files.service import FileRecord
+from atrium.prepared import Prepared
 
 MAX_PAGE = 1000
 TITLE_CHARS = 60
@@ -259,7 +260,7 @@ async def add_messages(
 # Vault's post: the conversation's update comes first and is also the ownership check (no row:
 # not found), so storing a message is two prebuilt statements and no read.
 _title = _conversation.title
-_POSTED = (
+_POSTED = Prepared(
     sql_update(Conversation.__table__)
     .where(_conversation.id == bindparam("conversation_ident"))
     .values(
@@ -267,7 +268,7 @@ _POSTED = (
         updated_at=bindparam("moment", type_=_conversation.updated_at.type),
         title=case(
             (
-                _title.in_(("", DEFAULT_TITLE)),
+                or_(_title == "", _title == DEFAULT_TITLE),
                 func.coalesce(bindparam("new_title", type_=_title.type), _title),
             ),
             else_=_title,
@@ -275,7 +276,8 @@ _POSTED = (
     )
     .returning(_conversation.user_id, _conversation.model_id)
 )
-_POSTED_BY_OWNER = _POSTED.where(_conversation.user_id == bindparam("owner_id"))
+_POSTED_BY_OWNER = Prepared(_POSTED.statement.where(_conversation.user_id == bindparam("owner_id")))
+_INSERT_MESSAGE = Prepared(_INSERT_MESSAGES)
 
 
 async def post_message(
@@ -301,20 +303,21 @@ async def post_message(
     if owner_id is not None:
         statement, touch["owner_id"] = _POSTED_BY_OWNER, owner_id
     connection = await session.connection()
-    conversation = (await connection.execute(statement, touch)).first()
-    if conversation is None:
+    conversations = await statement.rows(connection, touch)
+    if not conversations:
         return None
+    user_id, model_id = conversations[0]
     row = {
         "conversation_id": conversation_id,
         "role": role,
         "content": content,
-        "model": conversation.model_id if role == "assistant" else None,
+        "model": model_id if role == "assistant" else None,
         "thinking_content": thinking_content,
         "thinking_duration_ms": thinking_duration_ms,
         "incomplete": False,
         "meta": None,
         "created_at": now,
     }
-    ident = await connection.scalar(_INSERT_MESSAGES, row)
-    listing_cache.changed(session, conversation.user_id)
+    ident = await _INSERT_MESSAGE.scalar(connection, row)
+    listing_cache.changed(session, user_id)
     return Message(id=ident, **row)

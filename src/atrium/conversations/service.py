@@ -23,6 +23,7 @@ from atrium.conversations.messages import add_message, messages_page
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import utcnow
 from atrium.errors import NotFound
+from atrium.prepared import Prepared
 
 __all__ = [
     "DEFAULT_TITLE",
@@ -120,7 +121,7 @@ _NEW_COLUMNS = (
     "updated_at",
 )
 _table = Conversation.__table__
-_INSERT = (
+_INSERT = Prepared(
     insert(_table)
     .values({name: bindparam(name, type_=_table.c[name].type) for name in _NEW_COLUMNS})
     .returning(_table.c.id)
@@ -148,7 +149,7 @@ async def create(
         "updated_at": now,
     }
     connection = await session.connection()
-    ident = await connection.scalar(_INSERT, values)
+    ident = await _INSERT.scalar(connection, values)
     conversation = Conversation(id=ident, **values)
     listing_cache.changed(session, principal.user_id)
     what = f"conversation '{conversation.title}'"
