@@ -11,8 +11,9 @@ back as the driver returns them. The driver connection is `sqlite_tx`'s, so the 
 transaction as the rest of the request. On other backends the statement runs through
 SQLAlchemy as usual.
 
-Only statements whose returned columns need no conversion (ids, numbers, strings) qualify, and
-no expanding (`IN` list) parameters; both are refused when the statement is first compiled.
+Only statements whose returned columns need no conversion (ids, numbers, strings) qualify, with
+no expanding (`IN` list) parameters and no column defaults computed in Python (an INSERT gives
+every column its value); the others are refused when the statement is first compiled.
 """
 
 from collections.abc import Callable, Sequence
@@ -35,6 +36,8 @@ class Prepared:
             compiled = self.statement.compile(dialect=dialect)
             if compiled.post_compile_params or compiled.literal_execute_params:
                 raise TypeError("a prepared statement takes no expanding parameters")
+            if compiled.insert_prefetch or compiled.update_prefetch:
+                raise TypeError("a prepared statement gives every column its value (no defaults)")
             for column in getattr(compiled, "returning", None) or ():
                 if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
                     raise TypeError(f"returned column {column} needs result processing")
