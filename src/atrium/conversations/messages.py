@@ -257,6 +257,19 @@ async def add_messages(
     return messages
 
 
+@dataclass(slots=True)
+class StoredMessage:
+    """A message just stored, as it was written (no ORM object: nothing reads it back)."""
+
+    id: int
+    role: str
+    content: str
+    model: str | None
+    thinking_content: str | None
+    thinking_duration_ms: int | None
+    created_at: datetime
+
+
 # Vault's post: the conversation's update comes first and is also the ownership check (no row:
 # not found), so storing a message is two prebuilt statements and no read.
 _title = _conversation.title
@@ -289,7 +302,7 @@ async def post_message(
     content: str,
     thinking_content: str | None = None,
     thinking_duration_ms: int | None = None,
-) -> Message | None:
+) -> StoredMessage | None:
     """Store one message in the conversation `conversation_id` (of `owner_id` when given) with
     its count, activity time and, from a user message, the default title replaced; None when
     there is no such conversation. An assistant message takes the conversation's model."""
@@ -320,4 +333,6 @@ async def post_message(
     }
     ident = await _INSERT_MESSAGE.scalar(connection, row)
     listing_cache.changed(session, user_id)
-    return Message(id=ident, **row)
+    return StoredMessage(
+        ident, role, content, row["model"], thinking_content, thinking_duration_ms, now
+    )

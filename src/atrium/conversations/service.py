@@ -8,6 +8,7 @@ the check that a conversation may be put in a project (`register_project_check`)
 this domain never imports theirs."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -65,6 +66,20 @@ class MessageRecord(Protocol):
     thinking_content: str | None
     thinking_duration_ms: int | None
     created_at: datetime
+
+
+@dataclass(slots=True)
+class NewConversation:
+    """A conversation just created, as it was written (no ORM object: nothing reads it back)."""
+
+    id: int
+    user_id: int
+    project_id: int | None
+    title: str
+    model_id: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class ConversationNotFound(NotFound):
@@ -135,7 +150,7 @@ async def create(
     title: str | None,
     project_id: int | None = None,
     model_id: str | None = None,
-) -> Conversation:
+) -> ConversationRecord:
     if project_id is not None:
         await _check_project(session, principal, project_id, principal.user_id)
     now = utcnow()
@@ -150,7 +165,7 @@ async def create(
     }
     connection = await session.connection()
     ident = await _INSERT.scalar(connection, values)
-    conversation = Conversation(id=ident, **values)
+    conversation = NewConversation(id=ident, **values)
     listing_cache.changed(session, principal.user_id)
     what = f"conversation '{conversation.title}'"
     await activity_service.created(
