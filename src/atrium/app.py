@@ -30,6 +30,7 @@ ROUTER_MODULES = (
     "atrium.health.router",
     "atrium.gateway.router",  # early: the gateway's hot path matches after few routers
     "atrium.conversations.router",  # early too: the workspace's sidebar list
+    "atrium.surfaces.vault.conversations",  # and Vault's (its frontend stores every message)
     "atrium.identity.router",
     "atrium.users.router",
     "atrium.keys.router",
@@ -48,7 +49,6 @@ ROUTER_MODULES = (
     "atrium.surfaces.vault.health",
     "atrium.projects.router",
     "atrium.files.router",
-    "atrium.surfaces.vault.conversations",
     "atrium.apidocs.router",
     "atrium.recovery.router",
     "atrium.auditlog.router",

@@ -33,6 +33,7 @@ class WriteLock:
         self.timeout_s = timeout_s
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task | None = None
+        self._waiting = 0  # tasks queued in acquire
 
     async def acquire(self) -> None:
         task = asyncio.current_task()
@@ -41,13 +42,21 @@ class WriteLock:
                 "database is locked: this task already holds the write transaction on another "
                 "connection, and waiting for it would never end"
             )
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await self._lock.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError(
-                f"database is locked: no write slot within {self.timeout_s:g} s"
-            ) from None
+        if not self._lock.locked() and not self._waiting:
+            # free and nobody queued: asyncio's lock is taken at once, so no deadline is
+            # armed (arming and cancelling one costs more than the rest of this call)
+            await self._lock.acquire()
+        else:
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await self._lock.acquire()
+            except TimeoutError:
+                raise sqlite3.OperationalError(
+                    f"database is locked: no write slot within {self.timeout_s:g} s"
+                ) from None
+            finally:
+                self._waiting -= 1
         self._holder = task
 
     def release(self) -> None:

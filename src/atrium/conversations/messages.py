@@ -3,10 +3,9 @@ storing messages with the conversation's count, activity time and title in one u
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, Integer, bindparam, insert, select
+from sqlalchemy import Integer, bindparam, case, func, insert, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,6 +16,7 @@ from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, Me
 from atrium.db import utcnow
 from atrium.files import service as files_service
 from atrium.files.service import FileRecord
+from atrium.prepared import Prepared
 
 MAX_PAGE = 1000
 TITLE_CHARS = 60
@@ -184,16 +184,16 @@ MESSAGE_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=16)
-def _insert_messages(rows: int) -> Insert:
-    """A prebuilt multi-row INSERT of `rows` messages (parameters `<column>_<row>`) returning
-    their ids: the ORM would send one statement per row to learn each id."""
-    table = Message.__table__
-    values = [
-        {name: bindparam(f"{name}_{row}", type_=table.c[name].type) for name in MESSAGE_COLUMNS}
-        for row in range(rows)
-    ]
-    return insert(table).values(values).returning(table.c.id)
+_message_table = Message.__table__
+# One prebuilt INSERT returning the ids, compiled once: several rows go as one statement
+# (SQLAlchemy's "insertmanyvalues"). A multi-VALUES insert built with `values([...])` has no
+# cache key and would be compiled again on every call. The ORM would send one statement per
+# row to learn each id.
+_INSERT_MESSAGES = (
+    insert(_message_table)
+    .values({name: bindparam(name, type_=_message_table.c[name].type) for name in MESSAGE_COLUMNS})
+    .returning(_message_table.c.id)
+)
 
 
 _conversation = Conversation.__table__.c
@@ -230,8 +230,7 @@ async def add_messages(
     ]
     # Ids grow in insertion order, so the sorted ids pair with `new` in order.
     connection = await session.connection()
-    params = {f"{name}_{row}": item[name] for row, item in enumerate(values) for name in item}
-    ids = sorted(await connection.scalars(_insert_messages(len(values)), params))
+    ids = sorted(await connection.scalars(_INSERT_MESSAGES, values))
     messages = [Message(id=ident, **row) for ident, row in zip(ids, values, strict=True)]
     links = [
         {"message_id": message.id, "file_id": file.id, "position": position}
@@ -256,3 +255,84 @@ async def add_messages(
     if "new_title" in touch:
         set_committed_value(conversation, "title", touch["new_title"])
     return messages
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """A message just stored, as it was written (no ORM object: nothing reads it back)."""
+
+    id: int
+    role: str
+    content: str
+    model: str | None
+    thinking_content: str | None
+    thinking_duration_ms: int | None
+    created_at: datetime
+
+
+# Vault's post: the conversation's update comes first and is also the ownership check (no row:
+# not found), so storing a message is two prebuilt statements and no read.
+_title = _conversation.title
+_POSTED = Prepared(
+    sql_update(Conversation.__table__)
+    .where(_conversation.id == bindparam("conversation_ident"))
+    .values(
+        message_count=_conversation.message_count + 1,
+        updated_at=bindparam("moment", type_=_conversation.updated_at.type),
+        title=case(
+            (
+                or_(_title == "", _title == DEFAULT_TITLE),
+                func.coalesce(bindparam("new_title", type_=_title.type), _title),
+            ),
+            else_=_title,
+        ),
+    )
+    .returning(_conversation.user_id, _conversation.model_id)
+)
+_POSTED_BY_OWNER = Prepared(_POSTED.statement.where(_conversation.user_id == bindparam("owner_id")))
+_INSERT_MESSAGE = Prepared(_INSERT_MESSAGES)
+
+
+async def post_message(
+    session: AsyncSession,
+    conversation_id: int,
+    owner_id: int | None,
+    *,
+    role: str,
+    content: str,
+    thinking_content: str | None = None,
+    thinking_duration_ms: int | None = None,
+) -> StoredMessage | None:
+    """Store one message in the conversation `conversation_id` (of `owner_id` when given) with
+    its count, activity time and, from a user message, the default title replaced; None when
+    there is no such conversation. An assistant message takes the conversation's model."""
+    now = utcnow()
+    touch: dict[str, Any] = {
+        "conversation_ident": conversation_id,
+        "moment": now,
+        "new_title": title_from(content) if role == "user" else None,
+    }
+    statement = _POSTED
+    if owner_id is not None:
+        statement, touch["owner_id"] = _POSTED_BY_OWNER, owner_id
+    connection = await session.connection()
+    conversations = await statement.rows(connection, touch)
+    if not conversations:
+        return None
+    user_id, model_id = conversations[0]
+    row = {
+        "conversation_id": conversation_id,
+        "role": role,
+        "content": content,
+        "model": model_id if role == "assistant" else None,
+        "thinking_content": thinking_content,
+        "thinking_duration_ms": thinking_duration_ms,
+        "incomplete": False,
+        "meta": None,
+        "created_at": now,
+    }
+    ident = await _INSERT_MESSAGE.scalar(connection, row)
+    listing_cache.changed(session, user_id)
+    return StoredMessage(
+        ident, role, content, row["model"], thinking_content, thinking_duration_ms, now
+    )

@@ -20,6 +20,7 @@ from atrium.conversations.schemas import (
     MessageCreate,
     MessageRead,
 )
+from atrium.conversations.service import ConversationRecord
 from atrium.conversations.tables import Conversation
 from atrium.db import LongReadSessionDep, SessionDep
 
@@ -36,7 +37,7 @@ def _files_key(request: Request) -> bytes:
 @router.post("", response_model=ConversationSummary, status_code=201)
 async def create_conversation(
     body: ConversationCreate, principal: ConversationsWrite, session: SessionDep
-) -> Conversation:
+) -> ConversationRecord:
     return await conversations_service.create(
         session, principal, title=body.title, project_id=body.project_id, model_id=body.model
     )

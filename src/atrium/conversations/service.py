@@ -8,20 +8,23 @@ the check that a conversation may be put in a project (`register_project_check`)
 this domain never imports theirs."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import Row, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.conversations import listing_cache
+from atrium.conversations import messages as messages_store
 from atrium.conversations.listing import MAX_PAGE, SUMMARY_COLUMNS
 from atrium.conversations.messages import add_message, messages_page
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import utcnow
 from atrium.errors import NotFound
+from atrium.prepared import Prepared
 
 __all__ = [
     "DEFAULT_TITLE",
@@ -34,6 +37,7 @@ __all__ = [
     "get_owned",
     "list_offset",
     "messages_page",
+    "post_message",
     "project_removed",
     "register_project_check",
     "summaries_by_project",
@@ -62,6 +66,20 @@ class MessageRecord(Protocol):
     thinking_content: str | None
     thinking_duration_ms: int | None
     created_at: datetime
+
+
+@dataclass(slots=True)
+class NewConversation:
+    """A conversation just created, as it was written (no ORM object: nothing reads it back)."""
+
+    id: int
+    user_id: int
+    project_id: int | None
+    title: str
+    model_id: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class ConversationNotFound(NotFound):
@@ -106,6 +124,25 @@ async def get_owned(
     return conversation
 
 
+# One prebuilt INSERT returning the id: the ORM's unit of work (and a statement compiled per
+# flush) cost more than the row on the hottest write.
+_NEW_COLUMNS = (
+    "user_id",
+    "project_id",
+    "title",
+    "model_id",
+    "message_count",
+    "created_at",
+    "updated_at",
+)
+_table = Conversation.__table__
+_INSERT = Prepared(
+    insert(_table)
+    .values({name: bindparam(name, type_=_table.c[name].type) for name in _NEW_COLUMNS})
+    .returning(_table.c.id)
+)
+
+
 async def create(
     session: AsyncSession,
     principal: Principal,
@@ -113,27 +150,54 @@ async def create(
     title: str | None,
     project_id: int | None = None,
     model_id: str | None = None,
-) -> Conversation:
+) -> ConversationRecord:
     if project_id is not None:
         await _check_project(session, principal, project_id, principal.user_id)
     now = utcnow()
-    conversation = Conversation(
-        user_id=principal.user_id,
-        project_id=project_id,
-        title=title or DEFAULT_TITLE,
-        model_id=model_id or None,
-        message_count=0,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(conversation)
-    await session.flush()
+    values = {
+        "user_id": principal.user_id,
+        "project_id": project_id,
+        "title": title or DEFAULT_TITLE,
+        "model_id": model_id or None,
+        "message_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    connection = await session.connection()
+    ident = await _INSERT.scalar(connection, values)
+    conversation = NewConversation(id=ident, **values)
     listing_cache.changed(session, principal.user_id)
     what = f"conversation '{conversation.title}'"
     await activity_service.created(
         session, principal, "inference", "conversation", conversation.id, what
     )
     return conversation
+
+
+async def post_message(
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    *,
+    role: str,
+    content: str,
+    thinking_content: str | None = None,
+    thinking_duration_ms: int | None = None,
+) -> MessageRecord:
+    """Store a message as given (no generation) in a conversation the caller may write to."""
+    owner = None if principal.reaches("conversations", "write") else principal.user_id
+    message = await messages_store.post_message(
+        session,
+        conversation_id,
+        owner,
+        role=role,
+        content=content,
+        thinking_content=thinking_content,
+        thinking_duration_ms=thinking_duration_ms,
+    )
+    if message is None:
+        raise ConversationNotFound()
+    return message
 
 
 async def update(

@@ -183,15 +183,12 @@ async def add_vault_message(
     principal: ConversationsWrite,
     session: SessionDep,
 ) -> VaultMessage:
-    conversation = await conversations_service.get_owned(
-        session, principal, conversation_id, "write"
-    )
-    message = await conversations_service.add_message(
+    message = await conversations_service.post_message(
         session,
-        conversation,
+        principal,
+        conversation_id,
         role=body.role,
         content=body.content,
-        model=conversation.model_id if body.role == "assistant" else None,
         thinking_content=body.thinking_content,
         thinking_duration_ms=body.thinking_duration_ms,
     )
