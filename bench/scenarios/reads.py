@@ -41,9 +41,7 @@ async def conversation(ctx: BenchContext) -> Target:
 
 async def messages(ctx: BenchContext) -> Target:
     headers, ident = await _a_conversation(ctx)
-    return Target(
-        f"/api/v1/conversations/{ident}/messages", headers=headers, check=page_of(10)
-    )
+    return Target(f"/api/v1/conversations/{ident}/messages", headers=headers, check=page_of(10))
 
 
 async def project(ctx: BenchContext) -> Target:

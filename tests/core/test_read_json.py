@@ -171,9 +171,7 @@ def test_projects() -> None:
             conversations=[],
         ),
     ]
-    shaped = [
-        project_fields(p, [summary_fields(row) for row in p.conversations]) for p in projects
-    ]
+    shaped = [project_fields(p, [summary_fields(row) for row in p.conversations]) for p in projects]
     assert json_bytes(shaped) == as_declared(list[ProjectRead], projects)
 
 
