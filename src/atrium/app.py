@@ -32,6 +32,11 @@ ROUTER_MODULES = (
     "atrium.conversations.router",  # early too: the workspace's sidebar list
     "atrium.surfaces.vault.conversations",  # and Vault's (its frontend stores every message)
     "atrium.identity.router",
+    # the workspace's other reads, before the ~90 routes of administration (each route
+    # passed costs a regex match; /auth/me stays ahead of them)
+    "atrium.projects.router",
+    "atrium.files.router",
+    "atrium.surfaces.vault.conversations",
     "atrium.users.router",
     "atrium.keys.router",
     "atrium.rbac.router",
@@ -47,8 +52,6 @@ ROUTER_MODULES = (
     "atrium.webhooks.router",
     "atrium.surfaces.vault.models",
     "atrium.surfaces.vault.health",
-    "atrium.projects.router",
-    "atrium.files.router",
     "atrium.apidocs.router",
     "atrium.recovery.router",
     "atrium.auditlog.router",

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -152,8 +153,9 @@ def make_migration_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    """`sessions` for requests and short work; `long_reads` for queries that may take long
-    (full-text search, analytics, exports): on SQLite they run off the event loop."""
+    """`sessions` for requests and short work; `reads` for the short read-only requests (a
+    connection, no session); `long_reads` for queries that may take long (full-text search,
+    analytics, exports): on SQLite they run off the event loop."""
 
     def __init__(
         self,
@@ -168,11 +170,31 @@ class Database:
             url, stock_sqlite=stock_sqlite, synchronous=synchronous, busy_timeout_s=busy_timeout_s
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; on PostgreSQL in autocommit, so a read sends no BEGIN and no ROLLBACK
+        # (SQLite's driver runs reads outside a write transaction in autocommit already).
+        self.reads = self.engine
+        if not url.startswith("sqlite"):
+            self.reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.long_read_engine: AsyncEngine | None = None
         self.long_reads = self.sessions
         if url.startswith("sqlite"):
             self.long_read_engine = make_long_read_engine(url, busy_timeout_s=busy_timeout_s)
             self.long_reads = async_sessionmaker(self.long_read_engine, expire_on_commit=False)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection of `reads`, given back as soon as the block ends.
+
+        Closed directly, not by `async with engine.connect()`: that exit runs the close in a
+        task of its own, which yields to the event loop with the connection still out, so under
+        concurrent requests the pool overflowed and opened and dropped a connection per request
+        (a new SQLite connection costs milliseconds). Closing a read commits and rolls back
+        nothing, so it does not wait on the database and cannot be cut short."""
+        connection = await self.reads.connect()
+        try:
+            yield connection
+        finally:
+            await connection.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -293,5 +315,13 @@ async def get_long_read_session(request: Request) -> AsyncIterator[AsyncSession]
         yield session
 
 
+async def get_reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for a request that only reads (`Database.reading`): no session, no
+    identity map, no commit; statements prebuilt at import run on it as plain rows."""
+    async with request.app.state.db.reading() as connection:
+        yield connection
+
+
+ReadDep = Annotated[AsyncConnection, Depends(get_reader, scope="function")]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 LongReadSessionDep = Annotated[AsyncSession, Depends(get_long_read_session)]

@@ -3,15 +3,15 @@ storing messages with the conversation's count, activity time and title in one u
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, bindparam, case, func, insert, or_, select
+from sqlalchemy import Integer, Select, bindparam, case, func, insert, or_, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from atrium.conversations import listing_cache
-from atrium.conversations.schemas import MessageRead
+from atrium.conversations.schemas import MessageRead, message_fields
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message, MessageFile
 from atrium.db import utcnow
 from atrium.files import service as files_service
@@ -34,24 +34,91 @@ def title_from(content: str) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
+class MessageRow(NamedTuple):
+    """A stored message as the read paths need it (`listing.SummaryRow` says why a tuple)."""
+
+    id: int
+    role: str
+    content: str
+    model: str | None
+    incomplete: bool
+    meta: dict[str, Any] | None
+    thinking_content: str | None
+    thinking_duration_ms: int | None
+    created_at: datetime
+
+
+_message = Message.__table__.c
+_message_file = MessageFile.__table__
+
+
+def _messages_with_files(*, before: bool) -> Select[Any]:
+    """The latest `size` messages (before the id `before`), oldest first, each as many rows as
+    it has attachments (`file_id` null when none): one statement for a page."""
+    newest = select(*(_message[name] for name in MessageRow._fields)).where(
+        _message.conversation_id == bindparam("conversation_id")
+    )
+    if before:
+        newest = newest.where(_message.id < bindparam("before"))
+    page = newest.order_by(_message.id.desc()).limit(bindparam("size", type_=Integer)).subquery()
+    return (
+        select(page, _message_file.c.file_id)
+        .outerjoin(_message_file, _message_file.c.message_id == page.c.id)
+        .order_by(page.c.id, _message_file.c.position)
+    )
+
+
+_PAGES = {before: _messages_with_files(before=before) for before in (False, True)}
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """A message and the ids of its attached files, in order."""
+
+    row: MessageRow
+    file_ids: list[int]
+
+
 async def messages_page(
-    session: AsyncSession,
+    connection: AsyncConnection,
     conversation_id: int,
     *,
     limit: int | None = None,
     before: int | None = None,
-) -> tuple[list[Message], int | None]:
+) -> tuple[list[StoredMessage], int | None]:
     """Up to `limit` messages before `before` (a message id), oldest first, and the id to ask
     `before` for the page older than this one."""
     size = min(limit or MAX_PAGE, MAX_PAGE)
-    query = select(Message).where(Message.conversation_id == conversation_id)
+    params = {"conversation_id": conversation_id, "size": size + 1}
     if before is not None:
-        query = query.where(Message.id < before)
-    rows = list(await session.scalars(query.order_by(Message.id.desc()).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    rows.reverse()
-    return rows, (rows[0].id if more and rows else None)
+        params["before"] = before
+    messages: list[StoredMessage] = []
+    for *fields, file_id in await connection.execute(_PAGES[before is not None], params):
+        if not messages or messages[-1].row.id != fields[0]:
+            messages.append(StoredMessage(MessageRow._make(fields), []))
+        if file_id is not None:
+            messages[-1].file_ids.append(file_id)
+    if len(messages) <= size:
+        return messages, None
+    del messages[0]  # the one that shows an older page exists
+    return messages, messages[0].row.id
+
+
+async def read_page(
+    connection: AsyncConnection,
+    conversation_id: int,
+    files_key: bytes,
+    *,
+    limit: int | None = None,
+    before: int | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """`messages_page` as clients see it (`MessageRead`'s JSON fields), with each message's
+    attachments and their freshly signed links."""
+    messages, older = await messages_page(connection, conversation_id, limit=limit, before=before)
+    wanted = [file_id for message in messages for file_id in message.file_ids]
+    files = await files_service.fields_by_id(connection, files_key, wanted) if wanted else {}
+    shaped = [message_fields(m.row, [files[f] for f in m.file_ids if f in files]) for m in messages]
+    return shaped, older
 
 
 async def attachments_of(
@@ -91,21 +158,6 @@ def message_read(files_key: bytes, message: Message, files: list[FileRecord]) ->
     )
 
 
-async def read_page(
-    session: AsyncSession,
-    conversation_id: int,
-    files_key: bytes,
-    *,
-    limit: int | None = None,
-    before: int | None = None,
-) -> tuple[list[MessageRead], int | None]:
-    """`messages_page` with each message's attachments, as clients see them."""
-    messages, older = await messages_page(session, conversation_id, limit=limit, before=before)
-    attached = await attachments_of(session, [message.id for message in messages])
-    shaped = [message_read(files_key, m, attached.get(m.id, [])) for m in messages]
-    return shaped, older
-
-
 @dataclass(slots=True)
 class HistoryEntry:
     id: int
@@ -114,8 +166,6 @@ class HistoryEntry:
     files: list[FileRecord]
 
 
-_message = Message.__table__.c
-_message_file = MessageFile.__table__
 _recent = (
     select(_message.id, _message.role, _message.content)
     .where(_message.conversation_id == bindparam("conversation_id"))

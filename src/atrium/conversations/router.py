@@ -19,10 +19,12 @@ from atrium.conversations.schemas import (
     ExportFormat,
     MessageCreate,
     MessageRead,
+    summary_fields,
 )
 from atrium.conversations.service import ConversationRecord
 from atrium.conversations.tables import Conversation
-from atrium.db import LongReadSessionDep, SessionDep
+from atrium.db import LongReadSessionDep, ReadDep, SessionDep
+from atrium.shapes import json_response
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -56,10 +58,10 @@ async def list_conversations(
     principal: ConversationsRead,
 ) -> Response:
     # The sidebar's request: the body is `list[ConversationSummary]` already serialised (and,
-    # for a first page, kept by `ListingCache`); the session is opened only to build a page.
+    # for a first page, kept by `ListingCache`); a connection is taken only to build a page.
     state = request.app.state
     body, next_cursor = await listing.summaries_page(
-        state.db.sessions, state.listing_cache, principal, query
+        state.db, state.listing_cache, principal, query
     )
     headers = {"X-Next-Cursor": next_cursor} if next_cursor is not None else None
     return Response(body, headers=headers, media_type="application/json")
@@ -73,13 +75,11 @@ async def list_conversations(
     "ones through `/messages?before=`).",
 )
 async def read_conversation(
-    request: Request, conversation_id: int, principal: ConversationsRead, session: SessionDep
-) -> ConversationDetail:
-    conversation = await conversations_service.get_owned(session, principal, conversation_id)
-    shaped, _ = await messages.read_page(session, conversation.id, _files_key(request))
-    detail = ConversationDetail.model_validate(conversation)
-    detail.messages = shaped
-    return detail
+    request: Request, conversation_id: int, principal: ConversationsRead, connection: ReadDep
+) -> Response:
+    conversation = await conversations_service.summary_owned(connection, principal, conversation_id)
+    shaped, _ = await messages.read_page(connection, conversation.id, _files_key(request))
+    return json_response({**summary_fields(conversation), "messages": shaped})
 
 
 @router.patch(
@@ -118,20 +118,18 @@ async def delete_conversation(
 )
 async def list_messages(
     request: Request,
-    response: Response,
     conversation_id: int,
     principal: ConversationsRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     before: Annotated[int | None, Query(ge=1, description="A message id")] = None,
-) -> list[MessageRead]:
-    conversation = await conversations_service.get_owned(session, principal, conversation_id)
+) -> Response:
+    conversation = await conversations_service.summary_owned(connection, principal, conversation_id)
     shaped, older = await messages.read_page(
-        session, conversation.id, _files_key(request), limit=limit, before=before
+        connection, conversation.id, _files_key(request), limit=limit, before=before
     )
-    if older is not None:
-        response.headers["X-Next-Cursor"] = str(older)
-    return shaped
+    headers = {"X-Next-Cursor": str(older)} if older is not None else None
+    return json_response(shaped, headers)
 
 
 def _wants_stream(request: Request, body: MessageCreate) -> bool:

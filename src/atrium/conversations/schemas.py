@@ -79,6 +79,20 @@ class ConversationSummary(BaseModel):
     updated_at: datetime = Field(serialization_alias="updatedAt")
 
 
+def summary_fields(row: Any) -> dict[str, Any]:
+    """A conversation (a row of the summary columns) as `ConversationSummary` serialises it,
+    times left to `shapes.json_bytes`: the read path's JSON without validating a model."""
+    return {
+        "id": str(row.id),
+        "title": row.title,
+        "project_id": None if row.project_id is None else str(row.project_id),
+        "model": row.model_id,
+        "messageCount": row.message_count,
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
+    }
+
+
 class MessageRead(BaseModel):
     id: StrId
     role: str
@@ -88,6 +102,21 @@ class MessageRead(BaseModel):
     model: str | None = None
     incomplete: bool = False
     warnings: list[str] = []
+
+
+def message_fields(row: Any, attachments: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored message as `MessageRead` serialises it (`attachments`: `FileRead`'s fields)."""
+    meta = row.meta or {}
+    return {
+        "id": str(row.id),
+        "role": row.role,
+        "content": row.content,
+        "timestamp": row.created_at,
+        "attachments": attachments,
+        "model": row.model,
+        "incomplete": row.incomplete,
+        "warnings": list(meta.get("warnings") or []),
+    }
 
 
 class ConversationDetail(ConversationSummary):

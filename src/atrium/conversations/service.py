@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
 from atrium.conversations import listing_cache
 from atrium.conversations import messages as messages_store
-from atrium.conversations.listing import MAX_PAGE, SUMMARY_COLUMNS
+from atrium.conversations.listing import MAX_PAGE, NEWEST_FIRST, SUMMARY_COLUMNS, SummaryRow
 from atrium.conversations.messages import add_message, messages_page
 from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import utcnow
@@ -31,6 +31,7 @@ __all__ = [
     "ConversationNotFound",
     "ConversationRecord",
     "MessageRecord",
+    "SummaryRow",
     "add_message",
     "create",
     "delete",
@@ -41,6 +42,7 @@ __all__ = [
     "project_removed",
     "register_project_check",
     "summaries_by_project",
+    "summary_owned",
     "totals",
     "update",
 ]
@@ -233,46 +235,67 @@ def project_removed(session: AsyncSession, owner_id: int) -> None:
     listing_cache.changed(session, owner_id)
 
 
-# --- lists for other domains and surfaces ----------------------------------------------------
+# --- reads for routes and other domains: prebuilt statements on a connection, summary rows ---
 
 _conversation = Conversation.__table__.c
-_NEWEST_FIRST = (_conversation.updated_at.desc(), _conversation.id.desc())
+_SUMMARY_BY_ID = select(*SUMMARY_COLUMNS).where(_conversation.id == bindparam("conversation_id"))
+_OWN_SUMMARY_BY_ID = _SUMMARY_BY_ID.where(_conversation.user_id == bindparam("user_id"))
+_OFFSET_PAGE = (
+    select(*SUMMARY_COLUMNS)
+    .where(_conversation.user_id == bindparam("user_id"))
+    .order_by(*NEWEST_FIRST)
+    .limit(bindparam("size", type_=Integer))
+    .offset(bindparam("skip", type_=Integer))
+)
+_ranked = (
+    select(
+        *SUMMARY_COLUMNS,
+        func.row_number()
+        .over(partition_by=_conversation.project_id, order_by=NEWEST_FIRST)
+        .label("rank"),
+    )
+    .where(_conversation.project_id.in_(bindparam("project_ids", expanding=True)))
+    .subquery()
+)
+_BY_PROJECT = (
+    select(*(_ranked.c[column.name] for column in SUMMARY_COLUMNS))
+    .where(_ranked.c.rank <= bindparam("per_project", type_=Integer))
+    .order_by(_ranked.c.project_id, _ranked.c.rank)
+)
+
+
+async def summary_owned(
+    connection: AsyncConnection, principal: Principal, conversation_id: int
+) -> SummaryRow:
+    """The summary row of a conversation the caller may read (`get_owned` without the ORM)."""
+    params = {"conversation_id": conversation_id}
+    statement = _SUMMARY_BY_ID
+    if not principal.reaches("conversations", "read"):
+        statement, params["user_id"] = _OWN_SUMMARY_BY_ID, principal.user_id
+    row = (await connection.execute(statement, params)).first()
+    if row is None:
+        raise ConversationNotFound()
+    return SummaryRow._make(row)
 
 
 async def list_offset(
-    session: AsyncSession, principal: Principal, *, limit: int, offset: int
-) -> list[Row[Any]]:
+    connection: AsyncConnection, principal: Principal, *, limit: int, offset: int
+) -> list[SummaryRow]:
     """Vault's form: limit/offset, most recently active first (summary rows, no ORM)."""
-    query = (
-        select(*SUMMARY_COLUMNS)
-        .where(_conversation.user_id == principal.user_id)
-        .order_by(*_NEWEST_FIRST)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list((await session.execute(query)).all())
+    params = {"user_id": principal.user_id, "size": limit, "skip": offset}
+    return [SummaryRow._make(row) for row in await connection.execute(_OFFSET_PAGE, params)]
 
 
 async def summaries_by_project(
-    session: AsyncSession, project_ids: list[int], per_project: int = MAX_PAGE
-) -> dict[int, list[Row[Any]]]:
+    connection: AsyncConnection, project_ids: list[int], per_project: int = MAX_PAGE
+) -> dict[int, list[SummaryRow]]:
     """Each project's conversations (summary rows), most recently active first, at most
     `per_project` each."""
     if not project_ids:
         return {}
-    rank = func.row_number().over(partition_by=_conversation.project_id, order_by=_NEWEST_FIRST)
-    ranked = (
-        select(*SUMMARY_COLUMNS, rank.label("rank"))
-        .where(_conversation.project_id.in_(project_ids))
-        .subquery()
-    )
-    query = (
-        select(*(ranked.c[column.name] for column in SUMMARY_COLUMNS))
-        .where(ranked.c.rank <= per_project)
-        .order_by(ranked.c.project_id, ranked.c.rank)
-    )
-    grouped: dict[int, list[Row[Any]]] = {}
-    for row in await session.execute(query):
+    params = {"project_ids": project_ids, "per_project": per_project}
+    grouped: dict[int, list[SummaryRow]] = {}
+    for row in map(SummaryRow._make, await connection.execute(_BY_PROJECT, params)):
         grouped.setdefault(row.project_id, []).append(row)
     return grouped
 

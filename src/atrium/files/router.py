@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.errors import AtriumError
 from atrium.files import service as files_service
 from atrium.files.auth import Downloader, FilesDelete, FilesRead, FilesWrite
@@ -17,6 +17,7 @@ from atrium.files.schemas import FileDeleted, FileRead
 from atrium.files.storage import make_storage
 from atrium.files.tables import StoredFile
 from atrium.files.upload import file_part
+from atrium.shapes import json_response
 
 log = logging.getLogger("atrium.files")
 
@@ -31,8 +32,13 @@ class RangeNotSatisfiable(AtriumError):
     detail = "The requested byte range is outside the file"
 
 
+def _files_key(request: Request) -> bytes:
+    """The key that signs download links."""
+    return request.app.state.secrets.derive("files")
+
+
 def file_read(request: Request, file: StoredFile) -> FileRead:
-    return files_service.describe(request.app.state.secrets.derive("files"), file)
+    return files_service.describe(_files_key(request), file)
 
 
 UPLOAD_BODY = {
@@ -85,25 +91,25 @@ async def upload_file(request: Request, principal: FilesWrite, session: SessionD
 )
 async def list_files(
     request: Request,
-    response: Response,
     principal: FilesRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[int | None, Query(ge=0, description="From X-Next-Cursor")] = None,
-) -> list[FileRead]:
-    files, next_before = await files_service.list_own(
-        session, principal, limit=limit, before_id=cursor
+) -> Response:
+    files, next_before = await files_service.read_page(
+        connection, principal, limit=limit, before_id=cursor
     )
-    if next_before is not None:
-        response.headers["X-Next-Cursor"] = str(next_before)
-    return [file_read(request, file) for file in files]
+    key = _files_key(request)
+    headers = {"X-Next-Cursor": str(next_before)} if next_before is not None else None
+    return json_response([files_service.file_fields(key, file) for file in files], headers)
 
 
 @router.get("/files/{file_id}", response_model=FileRead, responses=NOT_FOUND)
 async def read_file(
-    request: Request, file_id: int, principal: FilesRead, session: SessionDep
-) -> FileRead:
-    return file_read(request, await files_service.get_owned(session, principal, file_id))
+    request: Request, file_id: int, principal: FilesRead, connection: ReadDep
+) -> Response:
+    file = await files_service.read_owned(connection, principal, file_id)
+    return json_response(files_service.file_fields(_files_key(request), file))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted, responses=NOT_FOUND)

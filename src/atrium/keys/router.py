@@ -1,16 +1,17 @@
 """ForgeTrace's `/api/v1/tokens`: the caller's own API keys, minted as `ftk_…`."""
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Response
 
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.keys import service as keys_service
 from atrium.keys.auth import KeysDelete, KeysRead, KeysWrite
 from atrium.keys.formats import KeyFormat
 from atrium.keys.schemas import Message, TokenCreate, TokenRead, TokenUpdate, token_read
 from atrium.params import Cursor, IdPath
+from atrium.shapes import json_response
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["api keys"])
 
@@ -34,20 +35,18 @@ async def create_token(body: TokenCreate, principal: KeysWrite, session: Session
 @router.get("", response_model=list[TokenRead])
 async def list_tokens(
     principal: KeysRead,
-    session: SessionDep,
-    response: Response,
+    connection: ReadDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Cursor = None,
-) -> list[dict[str, Any]]:
-    keys = await keys_service.list_keys(session, principal, limit=limit, after_id=cursor)
-    if len(keys) == limit:
-        response.headers["X-Next-Cursor"] = str(keys[-1].id)
-    return [token_read(key) for key in keys]
+) -> Response:
+    keys = await keys_service.list_keys(connection, principal, limit=limit, after_id=cursor)
+    headers = {"X-Next-Cursor": str(keys[-1].id)} if len(keys) == limit else None
+    return json_response([token_read(key) for key in keys], headers)
 
 
 @router.get("/{token_id}", response_model=TokenRead)
-async def read_token(token_id: IdPath, principal: KeysRead, session: SessionDep) -> dict:
-    return token_read(await keys_service.get_key(session, principal, token_id))
+async def read_token(token_id: IdPath, principal: KeysRead, connection: ReadDep) -> Response:
+    return json_response(token_read(await keys_service.read_key(connection, principal, token_id)))
 
 
 @router.patch("/{token_id}", response_model=TokenRead)

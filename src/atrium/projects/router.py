@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from atrium.db import SessionDep, utcnow
+from atrium.db import ReadDep, SessionDep, utcnow
 from atrium.projects import service as projects_service
 from atrium.projects.auth import ProjectsDelete, ProjectsRead, ProjectsWrite, SystemAdmin
 from atrium.projects.schemas import (
@@ -16,6 +16,7 @@ from atrium.projects.schemas import (
     ProjectRead,
     ProjectUpdate,
 )
+from atrium.shapes import json_response
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -40,34 +41,32 @@ async def create_project(
     "`X-Next-Cursor`.",
 )
 async def list_projects(
-    response: Response,
     principal: ProjectsRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[int | None, Query(ge=0, description="From X-Next-Cursor")] = None,
-) -> list[ProjectRead]:
+) -> Response:
     projects, next_after = await projects_service.list_own(
-        session, principal, limit=limit, after_id=cursor
+        connection, principal, limit=limit, after_id=cursor
     )
-    if next_after is not None:
-        response.headers["X-Next-Cursor"] = str(next_after)
-    return await projects_service.with_conversations(session, projects)
+    headers = {"X-Next-Cursor": str(next_after)} if next_after is not None else None
+    return json_response(await projects_service.with_conversations(connection, projects), headers)
 
 
 @router.get("/{project_id}", response_model=ProjectRead, responses=NOT_FOUND)
-async def read_project(
-    project_id: int, principal: ProjectsRead, session: SessionDep
-) -> ProjectRead:
-    project = await projects_service.get_owned(session, principal, project_id)
-    return (await projects_service.with_conversations(session, [project]))[0]
+async def read_project(project_id: int, principal: ProjectsRead, connection: ReadDep) -> Response:
+    project = await projects_service.read_owned(connection, principal, project_id)
+    [shaped] = await projects_service.with_conversations(connection, [project])
+    return json_response(shaped)
 
 
 @router.patch("/{project_id}", response_model=ProjectRead, responses=NOT_FOUND)
 async def update_project(
     project_id: int, body: ProjectUpdate, principal: ProjectsWrite, session: SessionDep
-) -> ProjectRead:
+) -> Response:
     project = await projects_service.update(session, principal, project_id, body)
-    return (await projects_service.with_conversations(session, [project]))[0]
+    [shaped] = await projects_service.with_conversations(await session.connection(), [project])
+    return json_response(shaped)
 
 
 @router.delete(

@@ -1,7 +1,7 @@
 """Seed 004's project shapes: camelCase times, string ids, the project's conversations."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
@@ -51,6 +51,20 @@ class ProjectRead(BaseModel):
     conversations: list[ConversationSummary] = []
     created_at: datetime = Field(serialization_alias="createdAt")
     updated_at: datetime = Field(serialization_alias="updatedAt")
+
+
+def project_fields(project: Any, conversations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A project as `ProjectRead` serialises it (`conversations`: `summary_fields` of each),
+    times left to `shapes.json_bytes`."""
+    return {
+        "id": str(project.id),
+        "name": project.name,
+        "description": project.description,
+        "color": project.color,
+        "conversations": conversations,
+        "createdAt": project.created_at,
+        "updatedAt": project.updated_at,
+    }
 
 
 class ProjectDeleted(BaseModel):

@@ -1,14 +1,15 @@
 """Seed 004's `/api/v1/admin/users` (list, change role or state, delete) and seed 002's
 questions about a user's permissions (`/api/v1/permissions/check`, `/user/{id}`)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.errors import BadRequest
 from atrium.params import MAX_ID, Cursor, IdPath, parse_id
 from atrium.rbac.schemas import CheckRead, CheckRequest, UserPermissionsRead
+from atrium.shapes import json_response
 from atrium.users import service as users_service
 from atrium.users.auth import SignedIn, UsersDelete, UsersRead, UsersWrite
 from atrium.users.schemas import AdminUserRead, AdminUserUpdate, Deleted, admin_user_read
@@ -21,26 +22,24 @@ routers = [router, permissions_router]
 @router.get("", response_model=list[AdminUserRead])
 async def list_users(
     principal: UsersRead,
-    session: SessionDep,
-    response: Response,
+    connection: ReadDep,
     search: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     cursor: Cursor = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Users by id; `search` matches email, username or name. Next page: `X-Next-Cursor`."""
     users = await users_service.list_users(
-        session, search=search or q, limit=limit, after_id=cursor, offset=offset
+        connection, search=search or q, limit=limit, after_id=cursor, offset=offset
     )
-    if len(users) == limit:
-        response.headers["X-Next-Cursor"] = str(users[-1].id)
-    return [admin_user_read(user) for user in users]
+    headers = {"X-Next-Cursor": str(users[-1].id)} if len(users) == limit else None
+    return json_response([admin_user_read(user) for user in users], headers)
 
 
 @router.get("/{user_id}", response_model=AdminUserRead)
-async def read_user(user_id: IdPath, principal: UsersRead, session: SessionDep) -> dict:
-    return admin_user_read(await users_service.get_user(session, user_id))
+async def read_user(user_id: IdPath, principal: UsersRead, connection: ReadDep) -> Response:
+    return json_response(admin_user_read(await users_service.read_user(connection, user_id)))
 
 
 @router.patch("/{user_id}", response_model=AdminUserRead)

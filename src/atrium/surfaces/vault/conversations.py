@@ -3,16 +3,17 @@ lists; its `/messages` stores the message it is given and generates nothing (its
 generates through `/v1/chat/completions`)."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from atrium.conversations import service as conversations_service
 from atrium.conversations.auth import ConversationsDelete, ConversationsRead, ConversationsWrite
 from atrium.conversations.service import DEFAULT_TITLE, ConversationRecord, MessageRecord
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.params import MAX_ID
+from atrium.shapes import json_response
 from atrium.text import DisplayName
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
@@ -82,30 +83,39 @@ class VaultDeleted(BaseModel):
     deleted: bool = True
 
 
+def summary_fields(conversation: ConversationRecord) -> dict[str, Any]:
+    """A conversation as `VaultConversationSummary`'s fields (the read paths send them as
+    they are; `summary` builds the model from them)."""
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "model_id": conversation.model_id or "",
+        "created_at": epoch_ms(conversation.created_at),
+        "updated_at": epoch_ms(conversation.updated_at),
+        "message_count": conversation.message_count,
+    }
+
+
+def message_fields(message: MessageRecord) -> dict[str, Any]:
+    """A message as `VaultMessage`'s fields."""
+    thinking = None
+    if message.thinking_content is not None:
+        thinking = {"content": message.thinking_content, "durationMs": message.thinking_duration_ms}
+    return {
+        "id": str(message.id),
+        "role": message.role,
+        "content": message.content,
+        "timestamp": epoch_ms(message.created_at),
+        "thinking": thinking,
+    }
+
+
 def summary(conversation: ConversationRecord) -> VaultConversationSummary:
-    return VaultConversationSummary(
-        id=str(conversation.id),
-        title=conversation.title,
-        model_id=conversation.model_id or "",
-        created_at=epoch_ms(conversation.created_at),
-        updated_at=epoch_ms(conversation.updated_at),
-        message_count=conversation.message_count,
-    )
+    return VaultConversationSummary(**summary_fields(conversation))
 
 
 def vault_message(message: MessageRecord) -> VaultMessage:
-    thinking = None
-    if message.thinking_content is not None:
-        thinking = VaultThinking(
-            content=message.thinking_content, durationMs=message.thinking_duration_ms
-        )
-    return VaultMessage(
-        id=str(message.id),
-        role=message.role,
-        content=message.content,
-        timestamp=epoch_ms(message.created_at),
-        thinking=thinking,
-    )
+    return VaultMessage(**message_fields(message))
 
 
 @router.get(
@@ -115,12 +125,14 @@ def vault_message(message: MessageRecord) -> VaultMessage:
 )
 async def list_vault_conversations(
     principal: ConversationsRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[VaultConversationSummary]:
-    rows = await conversations_service.list_offset(session, principal, limit=limit, offset=offset)
-    return [summary(conversation) for conversation in rows]
+) -> Response:
+    rows = await conversations_service.list_offset(
+        connection, principal, limit=limit, offset=offset
+    )
+    return json_response([summary_fields(conversation) for conversation in rows])
 
 
 @router.post("", response_model=VaultConversationSummary, status_code=201)
@@ -135,18 +147,19 @@ async def create_vault_conversation(
 
 @router.get("/{conversation_id}", response_model=VaultConversation, responses=NOT_FOUND)
 async def read_vault_conversation(
-    conversation_id: int, principal: ConversationsRead, session: SessionDep
-) -> VaultConversation:
-    conversation = await conversations_service.get_owned(session, principal, conversation_id)
-    messages, _ = await conversations_service.messages_page(session, conversation.id)
-    shape = summary(conversation)
-    return VaultConversation(
-        id=shape.id,
-        title=shape.title,
-        model_id=shape.model_id,
-        messages=[vault_message(message) for message in messages],
-        created_at=shape.created_at,
-        updated_at=shape.updated_at,
+    conversation_id: int, principal: ConversationsRead, connection: ReadDep
+) -> Response:
+    conversation = await conversations_service.summary_owned(connection, principal, conversation_id)
+    messages, _ = await conversations_service.messages_page(connection, conversation.id)
+    return json_response(
+        {
+            "id": str(conversation.id),
+            "title": conversation.title,
+            "model_id": conversation.model_id or "",
+            "messages": [message_fields(message.row) for message in messages],
+            "created_at": epoch_ms(conversation.created_at),
+            "updated_at": epoch_ms(conversation.updated_at),
+        }
     )
 
 

@@ -8,16 +8,16 @@ import re
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
 from atrium.auth.principal import Principal
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.keys import service as keys_service
 from atrium.keys.auth import KeysDelete, KeysRead, KeysWrite
 from atrium.keys.formats import KeyFormat
 from atrium.params import Cursor, IdPath
-from atrium.shapes import Input, iso_z
+from atrium.shapes import Input, iso_z, json_response
 
 router = APIRouter(prefix="/vault/admin/keys", tags=["vault"])
 
@@ -90,15 +90,15 @@ async def vault_scopes(session: SessionDep, principal: Principal, scope: str) ->
 @router.get("", response_model=list[VaultKeyRead])
 async def list_vault_keys(
     principal: KeysRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Cursor = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """The caller's keys; an administrator sees every user's."""
     keys = await keys_service.list_keys(
-        session, principal, everyone=True, include_revoked=True, limit=limit, after_id=cursor
+        connection, principal, everyone=True, include_revoked=True, limit=limit, after_id=cursor
     )
-    return [vault_key_read(key) for key in keys]
+    return json_response([vault_key_read(key) for key in keys])
 
 
 @router.post("", response_model=VaultKeyCreated, status_code=201)

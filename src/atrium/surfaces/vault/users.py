@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from atrium.db import SessionDep
+from atrium.db import ReadDep, SessionDep
 from atrium.errors import BadRequest
 from atrium.keys import service as keys_service
 from atrium.params import MAX_ID, IdPath
-from atrium.shapes import Input, iso_z
+from atrium.shapes import Input, iso_z, json_response
 from atrium.text import DisplayName
 from atrium.users import service as users_service
 from atrium.users.auth import UsersDelete, UsersRead, UsersWrite
@@ -61,20 +61,20 @@ class VaultUserUpdate(Input):
 
 
 async def _shaped(session: SessionDep, user: Any) -> dict[str, Any]:
-    counts = await keys_service.count_active_by_user(session, [user.id])
+    counts = await keys_service.count_active_by_user(await session.connection(), [user.id])
     return vault_user_read(user, counts.get(user.id, 0))
 
 
 @router.get("", response_model=list[VaultUserRead])
 async def list_vault_users(
     principal: UsersRead,
-    session: SessionDep,
+    connection: ReadDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[dict[str, Any]]:
-    users = await users_service.list_users(session, limit=limit, offset=offset)
-    counts = await keys_service.count_active_by_user(session, [user.id for user in users])
-    return [vault_user_read(user, counts.get(user.id, 0)) for user in users]
+) -> Response:
+    users = await users_service.list_users(connection, limit=limit, offset=offset)
+    counts = await keys_service.count_active_by_user(connection, [user.id for user in users])
+    return json_response([vault_user_read(user, counts.get(user.id, 0)) for user in users])
 
 
 @router.post("", response_model=VaultUserRead, status_code=201)
