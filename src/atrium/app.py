@@ -36,7 +36,6 @@ ROUTER_MODULES = (
     # passed costs a regex match; /auth/me stays ahead of them)
     "atrium.projects.router",
     "atrium.files.router",
-    "atrium.surfaces.vault.conversations",
     "atrium.users.router",
     "atrium.keys.router",
     "atrium.rbac.router",

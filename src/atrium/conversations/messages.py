@@ -308,7 +308,7 @@ async def add_messages(
 
 
 @dataclass(slots=True)
-class StoredMessage:
+class PostedMessage:
     """A message just stored, as it was written (no ORM object: nothing reads it back)."""
 
     id: int
@@ -352,7 +352,7 @@ async def post_message(
     content: str,
     thinking_content: str | None = None,
     thinking_duration_ms: int | None = None,
-) -> StoredMessage | None:
+) -> PostedMessage | None:
     """Store one message in the conversation `conversation_id` (of `owner_id` when given) with
     its count, activity time and, from a user message, the default title replaced; None when
     there is no such conversation. An assistant message takes the conversation's model."""
@@ -383,6 +383,6 @@ async def post_message(
     }
     ident = await _INSERT_MESSAGE.scalar(connection, row)
     listing_cache.changed(session, user_id)
-    return StoredMessage(
+    return PostedMessage(
         ident, role, content, row["model"], thinking_content, thinking_duration_ms, now
     )
