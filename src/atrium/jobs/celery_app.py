@@ -10,6 +10,7 @@ lease, lost message) and fires schedules.
 import asyncio
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from celery import Celery
@@ -18,6 +19,7 @@ from atrium.config import Settings
 
 log = logging.getLogger("atrium.jobs")
 TASK_NAME = "atrium.jobs.run"
+DISPATCH_IDLE_SECONDS = 5.0
 
 
 def broker_url(settings: Settings) -> str:
@@ -44,20 +46,75 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def make_dispatcher(settings: Settings):
-    """What the API calls after a commit: send the job id to the broker."""
-    celery = make_celery(settings)
-    queue = settings.celery_queue
+class Dispatcher:
+    """What the API calls after a commit: send the job id to the broker.
 
-    def send(job_id: int, delay_seconds: float, kind: str | None) -> None:
+    The sends run in order on a thread of the dispatcher's own; the caller only queues the id,
+    so a request (or a loop of enqueues) does not wait for Celery building the message and for
+    the broker's round trip. A send that fails is logged and its job stays queued: a worker
+    claims it once it has waited longer than a lease, as it does for a lost message or for a
+    process that died between its commit and its send. The thread ends when it has been idle
+    for a while and starts again with the next send; `close()` waits for the queued sends.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.celery = make_celery(settings)
+        self.queue = settings.celery_queue
+        self._pending: deque[tuple[int, float, str | None]] = deque()
+        self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    async def __call__(
+        self, job_id: int, delay_seconds: float = 0.0, kind: str | None = None
+    ) -> None:
+        with self._lock:
+            self._pending.append((job_id, delay_seconds, kind))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="atrium-jobs-dispatch", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._queued.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending and not self._closing:
+                    self._queued.wait(DISPATCH_IDLE_SECONDS)
+                if not self._pending:
+                    self._thread = None
+                    return
+                job_id, delay_seconds, kind = self._pending.popleft()
+            self._send(job_id, delay_seconds, kind)
+
+    def _send(self, job_id: int, delay_seconds: float, kind: str | None) -> None:
         countdown = delay_seconds if delay_seconds > 0 else None
-        celery.send_task(TASK_NAME, args=[job_id, kind], queue=queue, countdown=countdown)
+        try:
+            self.celery.send_task(
+                TASK_NAME, args=[job_id, kind], queue=self.queue, countdown=countdown
+            )
+        except Exception:
+            log.warning(
+                "sending job %s to the broker failed; a worker claims it after a lease",
+                job_id,
+                exc_info=True,
+            )
 
-    async def dispatch(job_id: int, delay_seconds: float = 0.0, kind: str | None = None) -> None:
-        await asyncio.to_thread(send, job_id, delay_seconds, kind)
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Send what is queued (up to `timeout_s`), then let the thread end (shutdown)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            self._queued.notify()
+        if thread is not None:
+            await asyncio.to_thread(thread.join, timeout_s)
 
-    dispatch.celery = celery  # type: ignore[attr-defined]
-    return dispatch
+
+def make_dispatcher(settings: Settings) -> Dispatcher:
+    return Dispatcher(settings)
 
 
 class WorkerRuntime:

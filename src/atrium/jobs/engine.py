@@ -98,6 +98,9 @@ class JobEngine:
                 await self._leases
             self._leases = None
         await self.store.writes.close()
+        close_dispatcher = getattr(self.dispatcher, "close", None)
+        if close_dispatcher is not None:  # the sends of jobs already committed
+            await close_dispatcher()
 
     # -- dispatch -----------------------------------------------------------------------
     def wake(self) -> None:
