@@ -120,7 +120,7 @@ class JobStore:
         stale_before: datetime | None = None,
     ) -> list[ClaimedJob]:
         """Claim up to `free[kind]` jobs of each kind (or exactly `job_ids`), oldest first."""
-        claim = f"{self.token}:{next(self._claims)}"
+        claim = self.new_claim()
 
         def operation(connection: Connection, batch: Batch) -> list[ClaimedJob]:
             ids = job_ids
@@ -131,6 +131,14 @@ class JobStore:
             return self._claim_ids(connection, batch, ids, claim, stale_before)
 
         return await self.writes.run(operation)
+
+    async def claim_by_id(self, job_id: int) -> ClaimedJob | None:
+        """Claim one job by id (a Celery message), if it is claimable. The claims by id that
+        meet in a batch are one UPDATE under one claim token."""
+        return await self.writes.run(ClaimById(self, job_id))
+
+    def new_claim(self) -> str:
+        return f"{self.token}:{next(self._claims)}"
 
     def _claim_ids(
         self,
@@ -287,6 +295,29 @@ class JobStore:
         return await self.writes.run(SharedOutcome(job_id, claim, group)) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimById:
+    """One claim by id; the batch claims every job asked for by id in one UPDATE. A job asked
+    for twice (a message sent twice) is claimed once: the first asker gets it, the others None."""
+
+    store: JobStore
+    job_id: int
+    group: tuple = ("claim by id",)
+
+    def __call__(self, connection: Connection, batch: Batch) -> ClaimedJob | None:
+        return self.run_group(connection, batch, [self])[0]
+
+    def run_group(
+        self, connection: Connection, batch: Batch, members: Sequence["ClaimById"]
+    ) -> list[ClaimedJob | None]:
+        ids = list(dict.fromkeys(member.job_id for member in members))
+        claim = self.store.new_claim()
+        claimed = {
+            job.id: job for job in self.store._claim_ids(connection, batch, ids, claim, None)
+        }
+        return [claimed.pop(member.job_id, None) for member in members]
+
+
 def shared_group(values: dict[str, Any], event_type: str) -> tuple | None:
     """The group of an outcome whose columns are plain values that other runs' outcomes may
     share (a completion without a result, a failure, a release); None for one with its own
@@ -298,7 +329,7 @@ def shared_group(values: dict[str, Any], event_type: str) -> tuple | None:
         elif not (value is None or isinstance(value, str | int | float)):
             return None
         columns.append((name, value))
-    return (event_type, tuple(columns))
+    return ("outcome", event_type, tuple(columns))
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +346,7 @@ class SharedOutcome:
     def run_group(
         self, connection: Connection, batch: Batch, members: Sequence["SharedOutcome"]
     ) -> list[Published | None]:
-        event_type, columns = self.group
+        _tag, event_type, columns = self.group
         now = utcnow()
         # a job twice in the group (a stale run and the live one) would make the returned rows
         # ambiguous: the second and later run alone, after the shared statement
