@@ -176,7 +176,8 @@ def test_cancel_stops_within_one_step(client, app, create_user, tmp_path):
         client, app, "test.steps", user.id, steps=5, gate_dir=str(tmp_path), log=str(log)
     )
     (tmp_path / "go-0").touch()
-    wait_for(client, app, job_id, "running", check=lambda job: job.progress >= 0.2)
+    # step 0 checkpointed: it asks whether to stop right after, before the cancel comes
+    wait_for(client, app, job_id, "running", check=lambda job: job.checkpoint == {"next": 1})
     cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user.headers)
     assert cancelled.status_code == 200 and cancelled.json()["stop_requested"] == "cancel"
     for step in range(1, 5):
