@@ -32,6 +32,23 @@ def enqueue(
     return client.portal.call(go)
 
 
+def enqueue_many(
+    client: TestClient, app: FastAPI, kind: str, owner_id: int | None, payloads: list[dict]
+) -> list[int]:
+    """A job per payload, enqueued in one transaction: claimed, run and finished side by side."""
+
+    async def go() -> list[int]:
+        async with app.state.db.sessions() as session:
+            jobs = [
+                await jobs_service.enqueue(session, kind=kind, owner_id=owner_id, payload=payload)
+                for payload in payloads
+            ]
+            await commit(session)
+            return [job.id for job in jobs]
+
+    return client.portal.call(go)
+
+
 def read(client: TestClient, app: FastAPI, job_id: int) -> Any:
     async def go() -> Any:
         async with app.state.db.sessions() as session:

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from atrium.jobs.child import settings_to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 ATRIUM = str(Path(sys.executable).parent / "atrium")
+READY_SECONDS = 60.0
 
 
 def env_of(settings: Settings, **overrides: object) -> dict[str, str]:
@@ -65,15 +67,25 @@ class Process:
         return self.log.read_text(errors="replace")[-4000:]
 
 
+def _started(process: Process, ready: Callable[[], bool], what: str) -> Process:
+    """Wait until `ready()`; a process that exits or is not ready in time is stopped (killed
+    if it will not terminate) before the failure is raised, so none outlives its test."""
+    deadline = time.monotonic() + READY_SECONDS
+    try:
+        while not ready():
+            assert process.popen.poll() is None, f"{what} exited:\n{process.tail()}"
+            assert time.monotonic() < deadline, f"{what} not ready:\n{process.tail()}"
+            time.sleep(0.1)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
 def start_worker(settings: Settings, log: Path, **overrides: object) -> Process:
     env = env_of(settings, jobs_executor="celery", **overrides)
     process = Process([ATRIUM, "worker", "--concurrency", "8"], env, log)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        assert process.popen.poll() is None, f"worker exited:\n{process.tail()}"
-        assert time.monotonic() < deadline, f"worker not ready:\n{process.tail()}"
-        time.sleep(0.1)
-    return process
+    return _started(process, lambda: b"ready." in log.read_bytes(), "worker")
 
 
 def start_server(settings: Settings, log: Path, **overrides: object) -> tuple[Process, str]:
@@ -81,13 +93,11 @@ def start_server(settings: Settings, log: Path, **overrides: object) -> tuple[Pr
     env = env_of(settings, **overrides)
     process = Process([ATRIUM, "serve", "--port", str(port)], env, log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.popen.poll() is None, f"server exited:\n{process.tail()}"
+
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"server not ready:\n{process.tail()}"
-        time.sleep(0.1)
+            return False
+
+    return _started(process, healthy, "server"), base

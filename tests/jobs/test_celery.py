@@ -15,6 +15,7 @@ from tests.jobs.test_jobs_api import (  # noqa: F401 - the same checks, run by a
     test_cancel_stops_within_one_step,
     test_cpu_heavy_runner_runs_in_a_subprocess,
     test_domain_events_are_rows,
+    test_jobs_finishing_together_keep_their_own_outcomes_and_events,
     test_pause_then_resume_continues_from_the_checkpoint,
     test_queued_jobs_pause_and_cancel_directly,
     test_retryable_errors_retry_then_succeed_or_fail,

@@ -1,10 +1,11 @@
 """`/api/v1/jobs` on the local executor: runs, progress, control, retries, authorisation."""
 
 import os
+import time
 
 import pytest
 
-from tests.jobs.helpers import JOB_SETTINGS, enqueue, wait_for
+from tests.jobs.helpers import JOB_SETTINGS, enqueue, enqueue_many, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,41 @@ def test_a_multi_step_job_runs_with_progress_and_events(client, app, create_user
     )
     ids = [f.split("\n")[0] for f in resumed.text.split("\n\n") if f.startswith("id:")]
     assert ids == ["id: 4", "id: 5"]
+
+
+def test_jobs_finishing_together_keep_their_own_outcomes_and_events(client, app, create_user):
+    user = create_user("user")
+    job_ids = enqueue_many(client, app, "test.noop", user.id, [{}] * 40)
+    for job_id in job_ids:
+        wait_for(client, app, job_id, "completed")
+    for job_id in job_ids:
+        body = client.get(f"/api/v1/jobs/{job_id}", headers=user.headers).json()
+        assert body["status"] == "completed" and body["progress"] == 1.0
+        assert body["attempts"] == 1 and body["result"] is None and body["finished_at"]
+        stream = client.get(f"/api/v1/jobs/{job_id}/events", headers=user.headers)
+        frames = [f.split("\n") for f in stream.text.split("\n\n") if f.startswith("id:")]
+        assert [(f[0], f[1]) for f in frames] == [
+            ("id: 1", "event: started"),
+            ("id: 2", "event: completed"),
+        ]
+
+
+def test_jobs_claimed_together_keep_their_leases_when_one_ends(client, app, create_user, tmp_path):
+    user = create_user("user")
+    quick_gates, slow_gates = tmp_path / "quick", tmp_path / "slow"
+    quick_gates.mkdir(), slow_gates.mkdir()
+    (quick_gates / "go-0").touch()
+    quick, slow = enqueue_many(
+        client,
+        app,
+        "test.steps",
+        user.id,
+        [{"steps": 1, "gate_dir": str(gates)} for gates in (quick_gates, slow_gates)],
+    )
+    wait_for(client, app, quick, "completed")
+    time.sleep(JOB_SETTINGS["job_lease_seconds"] * 1.5)  # the slow one's lease is renewed
+    (slow_gates / "go-0").touch()
+    assert wait_for(client, app, slow, "completed").attempts == 1
 
 
 def test_protected_routes_refuse_strangers(client, app, create_user):
@@ -140,7 +176,8 @@ def test_cancel_stops_within_one_step(client, app, create_user, tmp_path):
         client, app, "test.steps", user.id, steps=5, gate_dir=str(tmp_path), log=str(log)
     )
     (tmp_path / "go-0").touch()
-    wait_for(client, app, job_id, "running", check=lambda job: job.progress >= 0.2)
+    # step 0 checkpointed: it asks whether to stop right after, before the cancel comes
+    wait_for(client, app, job_id, "running", check=lambda job: job.checkpoint == {"next": 1})
     cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=user.headers)
     assert cancelled.status_code == 200 and cancelled.json()["stop_requested"] == "cancel"
     for step in range(1, 5):

@@ -1,15 +1,18 @@
 """The Celery executor: the API sends job ids to the broker; `atrium worker` runs them.
 
 A worker builds the same app (settings, database, storage, runners) without serving HTTP,
-runs an asyncio loop in a thread with its job engine, and hands every task (`atrium.jobs.run`,
-a job id) to that loop. The task claims the row first, so a duplicate message or a second
-worker finds nothing to do. The engine in the worker also claims orphaned jobs (expired
-lease, lost message) and fires schedules.
+runs an asyncio loop in a thread with its job engine, and hands every task to that loop:
+`atrium.jobs.run` (one job id and kind) or `atrium.jobs.run_many` (the jobs committed while
+the dispatcher sent the previous message: a burst costs one message, not one each). The task
+claims the rows first (the claims of a message are one UPDATE), so a duplicate message or a
+second worker finds nothing to do. The engine in the worker also claims orphaned jobs
+(expired lease, lost message) and fires schedules.
 """
 
 import asyncio
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from celery import Celery
@@ -17,7 +20,10 @@ from celery import Celery
 from atrium.config import Settings
 
 log = logging.getLogger("atrium.jobs")
-TASK_NAME = "atrium.jobs.run"
+TASK_NAME = "atrium.jobs.run"  # one job: (job id, kind)
+MANY_TASK_NAME = "atrium.jobs.run_many"  # the jobs committed while the last message was sent
+JOBS_PER_MESSAGE = 32
+DISPATCH_IDLE_SECONDS = 5.0
 
 
 def broker_url(settings: Settings) -> str:
@@ -44,20 +50,91 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def make_dispatcher(settings: Settings):
-    """What the API calls after a commit: send the job id to the broker."""
-    celery = make_celery(settings)
-    queue = settings.celery_queue
+class Dispatcher:
+    """What the API calls after a commit: send the job id to the broker.
 
-    def send(job_id: int, delay_seconds: float, kind: str | None) -> None:
-        countdown = delay_seconds if delay_seconds > 0 else None
-        celery.send_task(TASK_NAME, args=[job_id, kind], queue=queue, countdown=countdown)
+    The sends run in order on a thread of the dispatcher's own; the caller only queues the id,
+    so a request (or a loop of enqueues) does not wait for Celery building the message and for
+    the broker's round trip. A send that fails is logged and its job stays queued: a worker
+    claims it once it has waited longer than a lease, as it does for a lost message or for a
+    process that died between its commit and its send. The thread ends when it has been idle
+    for a while and starts again with the next send; `close()` waits for the queued sends.
+    """
 
-    async def dispatch(job_id: int, delay_seconds: float = 0.0, kind: str | None = None) -> None:
-        await asyncio.to_thread(send, job_id, delay_seconds, kind)
+    def __init__(self, settings: Settings) -> None:
+        self.celery = make_celery(settings)
+        self.queue = settings.celery_queue
+        self._pending: deque[tuple[int, float, str | None]] = deque()
+        self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._closing = False
 
-    dispatch.celery = celery  # type: ignore[attr-defined]
-    return dispatch
+    async def __call__(
+        self, job_id: int, delay_seconds: float = 0.0, kind: str | None = None
+    ) -> None:
+        with self._lock:
+            self._pending.append((job_id, delay_seconds, kind))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="atrium-jobs-dispatch", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._queued.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending and not self._closing:
+                    self._queued.wait(DISPATCH_IDLE_SECONDS)
+                if not self._pending:
+                    self._thread = None
+                    return
+                due, delayed = self._take()
+            if len(due) == 1:
+                self._send(TASK_NAME, list(due[0]), None)
+            elif due:
+                self._send(MANY_TASK_NAME, [[list(job) for job in due]], None)
+            for job_id, delay_seconds, kind in delayed:
+                self._send(TASK_NAME, [job_id, kind], delay_seconds)
+
+    def _take(self) -> tuple[list[tuple[int, str | None]], list[tuple[int, float, str | None]]]:
+        """What is queued, up to a message's worth: jobs due now go in one message (what
+        piled up while the last one was sent), delayed ones (retries) each in its own."""
+        due: list[tuple[int, str | None]] = []
+        delayed = []
+        while self._pending and len(due) < JOBS_PER_MESSAGE:
+            job_id, delay_seconds, kind = self._pending.popleft()
+            if delay_seconds > 0:
+                delayed.append((job_id, delay_seconds, kind))
+            else:
+                due.append((job_id, kind))
+        return due, delayed
+
+    def _send(self, task: str, args: list[Any], delay_seconds: float | None) -> None:
+        try:
+            self.celery.send_task(task, args=args, queue=self.queue, countdown=delay_seconds)
+        except Exception:
+            log.warning(
+                "sending %s %s to the broker failed; a worker claims its jobs after a lease",
+                task,
+                args,
+                exc_info=True,
+            )
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Send what is queued (up to `timeout_s`), then let the thread end (shutdown)."""
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+            self._queued.notify()
+        if thread is not None:
+            await asyncio.to_thread(thread.join, timeout_s)
+
+
+def make_dispatcher(settings: Settings) -> Dispatcher:
+    return Dispatcher(settings)
 
 
 class WorkerRuntime:
@@ -94,6 +171,11 @@ class WorkerRuntime:
         future = asyncio.run_coroutine_threadsafe(engine.run_by_id(int(job_id), kind), self.loop)
         return future.result()
 
+    def run_jobs(self, jobs: list[list[Any]]) -> Any:
+        engine = self.app.state.jobs
+        pairs = [(int(job_id), kind) for job_id, kind in jobs]
+        return asyncio.run_coroutine_threadsafe(engine.run_many(pairs), self.loop).result()
+
     def stop(self) -> None:
         if self._stopping is not None:
             self.loop.call_soon_threadsafe(self._stopping.set)
@@ -108,6 +190,10 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     @celery.task(name=TASK_NAME, ignore_result=True)
     def run(job_id: int, kind: str | None = None) -> Any:
         return runtime.run_job(job_id, kind)
+
+    @celery.task(name=MANY_TASK_NAME, ignore_result=True)
+    def run_many(jobs: list[list[Any]]) -> Any:
+        return runtime.run_jobs(jobs)
 
     runtime.start()
     try:

@@ -67,7 +67,8 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task] = []
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._held: dict[str, asyncio.Task | None] = {}  # claim token -> the task running it
+        # claim token -> the tasks running its jobs: the jobs claimed together share a token
+        self._held: dict[str, set[asyncio.Task]] = {}
         self._lost: set[str] = set()
         self._leases: asyncio.Task | None = None
 
@@ -98,6 +99,9 @@ class JobEngine:
                 await self._leases
             self._leases = None
         await self.store.writes.close()
+        close_dispatcher = getattr(self.dispatcher, "close", None)
+        if close_dispatcher is not None:  # the sends of jobs already committed
+            await close_dispatcher()
 
     # -- dispatch -----------------------------------------------------------------------
     def wake(self) -> None:
@@ -178,14 +182,19 @@ class JobEngine:
         async with self._semaphore(job_id, kind) as kind:
             if kind is None:
                 return None
-            claimed = await self.store.claim({kind: 1}, job_ids=[job_id])
-            if not claimed:
+            claimed = await self.store.claim_by_id(job_id)
+            if claimed is None:
                 return None
             self.active[kind] = self.active.get(kind, 0) + 1
             try:
-                return await self._run_claimed(claimed[0])
+                return await self._run_claimed(claimed)
             finally:
                 self.active[kind] -= 1
+
+    async def run_many(self, jobs: list[tuple[int, str | None]]) -> list[str | None]:
+        """`run_by_id` for every (job id, kind) of one message, side by side: their claims
+        meet in one write batch."""
+        return await asyncio.gather(*(self.run_by_id(job_id, kind) for job_id, kind in jobs))
 
     @contextlib.asynccontextmanager
     async def _semaphore(self, job_id: int, kind: str | None):
@@ -245,8 +254,7 @@ class JobEngine:
             await self.store.finish(job.id, job.claim, "failed", error=error)
             return "failed"
         finally:
-            self._held.pop(job.claim, None)
-            self._lost.discard(job.claim)
+            self._let_go(job.claim)
         if outcome is STOPPED:
             return await self.store.stop(job.id, job.claim)
         await self.store.finish(job.id, job.claim, "completed", result=outcome)
@@ -265,7 +273,9 @@ class JobEngine:
 
     # -- leases: one renewal for every run of this process --------------------------------
     def _hold(self, claim: str) -> None:
-        self._held[claim] = asyncio.current_task()
+        task = asyncio.current_task()
+        if task is not None:
+            self._held.setdefault(claim, set()).add(task)
         if self._leases is None or self._leases.done():
             self._leases = asyncio.create_task(self._renew_leases(), name="jobs-leases")
 
@@ -284,11 +294,22 @@ class JobEngine:
                 log.warning("renewing the leases of %d jobs failed", len(claims), exc_info=True)
                 continue
             for claim in claims:
-                task = self._held.get(claim)
-                if claim not in held and task is not None:
-                    log.warning("run %s: lease lost, stopping its runner here", claim)
+                tasks = self._held.get(claim)
+                if claim not in held and tasks:
+                    log.warning("run %s: lease lost, stopping its runners here", claim)
                     self._lost.add(claim)
-                    task.cancel()
+                    for task in list(tasks):
+                        task.cancel()
+
+    def _let_go(self, claim: str) -> None:
+        """The current task's run has ended: its token is renewed while others still hold it."""
+        tasks = self._held.get(claim)
+        if tasks is None:
+            return
+        tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+        if not tasks:
+            del self._held[claim]
+            self._lost.discard(claim)
 
     # -- schedules ------------------------------------------------------------------------
     async def _schedule_loop(self) -> None:

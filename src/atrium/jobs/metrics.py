@@ -4,6 +4,9 @@
 status}`); `counts_by_kind_status` reads how many jobs are in each status now, from the table.
 """
 
+from functools import cache
+from typing import Any
+
 from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,8 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 JOBS = Counter("atrium_jobs", "Jobs that reached a status, by kind and status", ["kind", "status"])
 
 
+@cache
+def _child(kind: str, status: str) -> Any:
+    # `labels()` looks the child up by keyword on every call: several per job on the hot path
+    return JOBS.labels(kind=kind, status=status)
+
+
 def record(kind: str, status: str) -> None:
-    JOBS.labels(kind=kind, status=status).inc()
+    _child(kind, status).inc()
 
 
 async def counts_by_kind_status(session: AsyncSession) -> dict[tuple[str, str], int]:

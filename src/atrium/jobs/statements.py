@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -135,6 +136,19 @@ def transition(names: tuple[str, ...]) -> Update:
         .where(c.id == bindparam("job_id"), mine())
         .values({**values, "event_seq": c.event_seq + 1, "updated_at": _at(NOW)})
         .returning(c.event_seq, c.owner_id, c.kind, c.status, c.progress, c.stage)
+    )
+
+
+@cache
+def transition_many(names: tuple[str, ...]) -> Update:
+    """`transition` for many runs at once, all given the same values: `:runs` are (job id,
+    claim token) pairs; returns the job id first."""
+    values = {name: bindparam(f"v_{name}", type_=c[name].type) for name in names}
+    return (
+        update(JOB)
+        .where(c.status == "running", tuple_(c.id, c.worker).in_(bindparam("runs", expanding=True)))
+        .values({**values, "event_seq": c.event_seq + 1, "updated_at": _at(NOW)})
+        .returning(c.id, c.event_seq, c.owner_id, c.kind, c.status, c.progress, c.stage)
     )
 
 

@@ -11,12 +11,13 @@ import itertools
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import null
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, null
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.db import utcnow
 from atrium.jobs import metrics
@@ -47,8 +48,8 @@ class ClaimedJob:
     claim: str  # this run's claim token: a re-claim, even by the same process, gets another
 
 
-async def candidates(
-    connection: AsyncConnection, free: dict[str, int], *, stale_before: datetime | None = None
+def candidates(
+    connection: Connection, free: dict[str, int], *, stale_before: datetime | None = None
 ) -> list[int]:
     """Ids worth claiming, oldest first, up to `free[kind]` of each kind."""
     params: dict[str, Any] = {
@@ -58,7 +59,7 @@ async def candidates(
     }
     if stale_before is not None:
         params["stale_before"] = stale_before
-    rows = await connection.execute(sql.candidates(stale_before is not None), params)
+    rows = connection.execute(sql.candidates(stale_before is not None), params)
     left = dict(free)
     found = []
     for job_id, kind in rows:
@@ -68,8 +69,8 @@ async def candidates(
     return found
 
 
-async def transition(
-    connection: AsyncConnection,
+def transition(
+    connection: Connection,
     job_id: int,
     claim: str,
     values: dict[str, Any],
@@ -81,7 +82,7 @@ async def transition(
     names = tuple(sorted(values))
     params = {f"v_{name}": values[name] for name in names}
     params.update(job_id=job_id, claim=claim, now=utcnow())
-    row = (await connection.execute(sql.transition(names), params)).first()
+    row = connection.execute(sql.transition(names), params).first()
     if row is None:
         return None
     seq, owner_id, kind, status, progress, stage = row
@@ -119,21 +120,29 @@ class JobStore:
         stale_before: datetime | None = None,
     ) -> list[ClaimedJob]:
         """Claim up to `free[kind]` jobs of each kind (or exactly `job_ids`), oldest first."""
-        claim = f"{self.token}:{next(self._claims)}"
+        claim = self.new_claim()
 
-        async def operation(connection: AsyncConnection, batch: Batch) -> list[ClaimedJob]:
+        def operation(connection: Connection, batch: Batch) -> list[ClaimedJob]:
             ids = job_ids
             if ids is None:
-                ids = await candidates(connection, free, stale_before=stale_before)
+                ids = candidates(connection, free, stale_before=stale_before)
             if not ids:
                 return []
-            return await self._claim_ids(connection, batch, ids, claim, stale_before)
+            return self._claim_ids(connection, batch, ids, claim, stale_before)
 
         return await self.writes.run(operation)
 
-    async def _claim_ids(
+    async def claim_by_id(self, job_id: int) -> ClaimedJob | None:
+        """Claim one job by id (a Celery message), if it is claimable. The claims by id that
+        meet in a batch are one UPDATE under one claim token."""
+        return await self.writes.run(ClaimById(self, job_id))
+
+    def new_claim(self) -> str:
+        return f"{self.token}:{next(self._claims)}"
+
+    def _claim_ids(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         batch: Batch,
         job_ids: list[int],
         claim: str,
@@ -149,7 +158,7 @@ class JobStore:
         }
         if stale_before is not None:
             params["stale_before"] = stale_before
-        rows = await connection.execute(sql.claim(stale_before is not None), params)
+        rows = connection.execute(sql.claim(stale_before is not None), params)
         claimed = []
         for job_id, kind, owner, payload, attempts, checkpoint, control, seq, progress in rows:
             claimed.append(
@@ -165,13 +174,13 @@ class JobStore:
     async def renew(self, claims: list[str]) -> set[str]:
         """Extend the leases of the runs with these claim tokens; the tokens still held."""
 
-        async def operation(connection: AsyncConnection, _batch: Batch) -> set[str]:
+        def operation(connection: Connection, _batch: Batch) -> set[str]:
             held: set[str] = set()
             lease_until = utcnow() + self.lease
             for start in range(0, len(claims), RENEW_CHUNK):
                 chunk = claims[start : start + RENEW_CHUNK]
                 params = {"claims": chunk, "lease_until": lease_until}
-                held.update((await connection.execute(sql.renew(), params)).scalars())
+                held.update(connection.execute(sql.renew(), params).scalars())
             return held
 
         return await self.writes.run(operation)
@@ -188,8 +197,8 @@ class JobStore:
         event_type: str,
         extra: dict | None = None,
     ) -> None:
-        async def operation(connection: AsyncConnection, batch: Batch) -> Published | None:
-            event = await transition(connection, job_id, claim, values, event_type, extra)
+        def operation(connection: Connection, batch: Batch) -> Published | None:
+            event = transition(connection, job_id, claim, values, event_type, extra)
             if event is not None:
                 batch.add(event, utcnow())
             return event
@@ -207,7 +216,7 @@ class JobStore:
         await self._write_mine(job_id, claim, {}, event_type, {"data": data})
 
     async def save_checkpoint(self, job_id: int, claim: str, state: Any) -> None:
-        async def operation(connection: AsyncConnection, _batch: Batch) -> int:
+        def operation(connection: Connection, _batch: Batch) -> int:
             now = utcnow()
             params = {
                 "job_id": job_id,
@@ -216,7 +225,7 @@ class JobStore:
                 "lease_until": now + self.lease,
                 "now": now,
             }
-            return (await connection.execute(sql.save_checkpoint(), params)).rowcount
+            return connection.execute(sql.save_checkpoint(), params).rowcount
 
         if await self.writes.run(operation) != 1:
             raise LeaseLost(f"job {job_id} is no longer held by this process")
@@ -243,8 +252,8 @@ class JobStore:
         transaction) says; resumed before it stopped: given back, to run again from its
         checkpoint."""
 
-        async def operation(connection: AsyncConnection, batch: Batch) -> str:
-            control = await connection.scalar(sql.control(), {"job_id": job_id})
+        def operation(connection: Connection, batch: Batch) -> str:
+            control = connection.scalar(sql.control(), {"job_id": job_id})
             if control == "cancel":
                 status, values = "cancelled", outcome("cancelled", None, "cancelled")
             elif control == "pause":
@@ -252,7 +261,7 @@ class JobStore:
             else:
                 status, values = "running", released()
             event_type = status if status != "running" else "released"
-            event = await transition(connection, job_id, claim, values, event_type)
+            event = transition(connection, job_id, claim, values, event_type)
             if event is not None:
                 batch.add(event, utcnow())
             return status
@@ -276,11 +285,100 @@ class JobStore:
     async def _finish_with(
         self, job_id: int, claim: str, values: dict[str, Any], event_type: str
     ) -> bool:
-        try:
-            await self._write_mine(job_id, claim, values, event_type)
-        except LeaseLost:
-            return False
-        return True
+        group = shared_group(values, event_type)
+        if group is None:
+            try:
+                await self._write_mine(job_id, claim, values, event_type)
+            except LeaseLost:
+                return False
+            return True
+        return await self.writes.run(SharedOutcome(job_id, claim, group)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimById:
+    """One claim by id; the batch claims every job asked for by id in one UPDATE. A job asked
+    for twice (a message sent twice) is claimed once: the first asker gets it, the others None."""
+
+    store: JobStore
+    job_id: int
+    group: tuple = ("claim by id",)
+
+    def __call__(self, connection: Connection, batch: Batch) -> ClaimedJob | None:
+        return self.run_group(connection, batch, [self])[0]
+
+    def run_group(
+        self, connection: Connection, batch: Batch, members: Sequence["ClaimById"]
+    ) -> list[ClaimedJob | None]:
+        ids = list(dict.fromkeys(member.job_id for member in members))
+        claim = self.store.new_claim()
+        claimed = {
+            job.id: job for job in self.store._claim_ids(connection, batch, ids, claim, None)
+        }
+        return [claimed.pop(member.job_id, None) for member in members]
+
+
+def shared_group(values: dict[str, Any], event_type: str) -> tuple | None:
+    """The group of an outcome whose columns are plain values that other runs' outcomes may
+    share (a completion without a result, a failure, a release); None for one with its own
+    (a result, a retry's time). `finished_at` is left to the batch."""
+    columns = []
+    for name, value in sorted(values.items()):
+        if name == "finished_at":
+            value = None
+        elif not (value is None or isinstance(value, str | int | float)):
+            return None
+        columns.append((name, value))
+    return ("outcome", event_type, tuple(columns))
+
+
+@dataclass(frozen=True, slots=True)
+class SharedOutcome:
+    """One run's outcome; the batch writes every outcome of its `group` in one UPDATE."""
+
+    job_id: int
+    claim: str
+    group: tuple
+
+    def __call__(self, connection: Connection, batch: Batch) -> Published | None:
+        return self.run_group(connection, batch, [self])[0]
+
+    def run_group(
+        self, connection: Connection, batch: Batch, members: Sequence["SharedOutcome"]
+    ) -> list[Published | None]:
+        _tag, event_type, columns = self.group
+        now = utcnow()
+        # a job twice in the group (a stale run and the live one) would make the returned rows
+        # ambiguous: the second and later run alone, after the shared statement
+        runs: dict[int, SharedOutcome] = {}
+        alone: list[SharedOutcome] = []
+        for member in members:
+            if member.job_id in runs:
+                alone.append(member)
+            else:
+                runs[member.job_id] = member
+        params: dict[str, Any] = {
+            f"v_{name}": now if name == "finished_at" else value for name, value in columns
+        }
+        params.update(now=now, runs=[(job_id, run.claim) for job_id, run in runs.items()])
+        names = tuple(name for name, _ in columns)
+        events: dict[int, Published | None] = {}
+        for job_id, seq, owner_id, kind, status, progress, stage in connection.execute(
+            sql.transition_many(names), params
+        ):
+            data = {"status": status, "progress": progress, "stage": stage}
+            events[job_id] = event = Published(job_id, owner_id, kind, seq, event_type, data)
+            batch.add(event, now)
+            if "status" in names:
+                metrics.record(kind, status)
+        found = {id(run): events.get(job_id) for job_id, run in runs.items()}
+        values = {name: now if name == "finished_at" else value for name, value in columns}
+        for member in alone:
+            event = transition(connection, member.job_id, member.claim, values, event_type)
+            if event is not None:
+                batch.add(event, now)
+            found[id(member)] = event
+        return [found[id(member)] for member in members]
 
 
 def outcome(status: str, result: Any, error: str | None) -> dict[str, Any]:
