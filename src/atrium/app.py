@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from atrium import __version__, datadir, openapi
+from atrium import __version__, datadir, openapi, route_index
 from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             setup(app)
     bound_integer_parameters(app)
     openapi.install(app)
+    route_index.install(app.router)
 
     # always present: the allowed origins are a live setting (none: requests pass through)
     app.add_middleware(LiveCORSMiddleware, live=state.live_settings)
