@@ -34,6 +34,12 @@ ROLLUP_SUMS = (
 FOREIGN_IDS = ("key_id", "provider_id")
 MAX_BATCH = 1000
 RECORD_COLUMNS = tuple(c.name for c in UsageRecord.__table__.columns if c.name != "id")
+# a record may leave out what has a default (as the ORM's insert fills it in)
+RECORD_DEFAULTS = {
+    c.name: c.default.arg
+    for c in UsageRecord.__table__.columns
+    if c.default is not None and c.default.is_scalar
+}
 ROLLUP_COLUMNS = (*ROLLUP_KEY, *ROLLUP_SUMS, "last_at")
 SQLITE_INSERT = (
     f"INSERT INTO usage_record ({', '.join(RECORD_COLUMNS)}) "
@@ -118,7 +124,11 @@ def _sqlite_value(value: Any) -> Any:
 
 def write_batch_sqlite(connection: sqlite3.Connection, records: list[dict[str, Any]]) -> None:
     """`write_batch` on a sqlite3 connection (the writer's thread), in one transaction."""
-    rows = [tuple(_sqlite_value(record.get(name)) for name in RECORD_COLUMNS) for record in records]
+    defaults = RECORD_DEFAULTS
+    rows = [
+        tuple(_sqlite_value(record.get(name, defaults.get(name))) for name in RECORD_COLUMNS)
+        for record in records
+    ]
     rollups = [
         tuple(_sqlite_value(row[name]) for name in ROLLUP_COLUMNS) for row in rollup_rows(records)
     ]
