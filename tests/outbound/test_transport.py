@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from atrium.outbound.http import make_client, send
+from atrium.outbound.http import make_client, open_byte_stream, post_bytes, send
 from atrium.outbound.target import ProviderTarget, UpstreamError, UpstreamTimeout
 from atrium.outbound.transport import ALLOW_PRIVATE, LeanTransport
 
@@ -299,3 +299,65 @@ async def test_unknown_schemes_are_refused() -> None:
     async with make_client() as client:
         with pytest.raises(httpx.UnsupportedProtocol):
             await client.get("ftp://127.0.0.1/", extensions={ALLOW_PRIVATE: True})
+
+
+# --- the gateway's byte path (post_bytes, open_byte_stream) on the same transport ---------
+
+TARGET = ProviderTarget(type="openai", api_base="", api_key="k", allow_private=True)
+
+
+async def test_the_byte_path_never_sends_a_post_twice() -> None:
+    async with raw_server(answer_then_close_after_reading) as server, make_client() as client:
+        status, body = await post_bytes(client, TARGET, f"{server.url}/warm", b"{}", {})
+        assert (status, body) == (200, b"{}")
+        with pytest.raises(UpstreamError, match="may have acted on it"):
+            await post_bytes(client, TARGET, f"{server.url}/v1/chat/completions", b"{}", {})
+    assert server.arrivals == ["POST /warm", "POST /v1/chat/completions"]
+
+
+async def test_the_byte_path_reuses_its_connection_and_streams() -> None:
+    async def answer_each(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: RawServer
+    ) -> None:
+        while await read_request(reader, state):
+            writer.write(OK)
+            await writer.drain()
+
+    async with raw_server(answer_each) as server, make_client() as client:
+        url = f"{server.url}/v1/chat/completions"
+        for _ in range(3):
+            assert await post_bytes(client, TARGET, url, b"{}", {}) == (200, b"{}")
+        async with open_byte_stream(client, TARGET, url, b"{}", {}) as answer:
+            assert b"".join([piece async for piece in answer.aiter_raw()]) == b"{}"
+    assert server.connections == 1 and len(server.arrivals) == 4
+
+
+async def test_the_byte_path_maps_timeouts_and_error_answers() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state) -> None:
+        await read_request(reader, state)
+        await asyncio.sleep(GUARD_SECONDS)
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state) -> None:
+        await read_request(reader, state)
+        body = b'{"error": {"message": "no such model"}}'
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+    quick = ProviderTarget(
+        type="openai", api_base="", api_key=None, timeout=0.3, allow_private=True
+    )
+    async with raw_server(silent) as server, make_client() as client:
+        with pytest.raises(UpstreamTimeout):
+            await post_bytes(client, quick, f"{server.url}/x", b"{}", {})
+    async with raw_server(refuse) as server, make_client() as client:
+        with pytest.raises(UpstreamError, match="HTTP 404: no such model") as caught:
+            await post_bytes(client, TARGET, f"{server.url}/x", b"{}", {})
+    assert caught.value.upstream_status == 404
+
+
+async def test_a_header_that_would_split_the_request_is_refused() -> None:
+    async with raw_server(answer_then_close_after_reading) as server, make_client() as client:
+        with pytest.raises(UpstreamError, match="invalid request header"):
+            headers = {"X-Tag": "a\r\nX-Injected: 1"}
+            await post_bytes(client, TARGET, f"{server.url}/x", b"{}", headers)
+    assert server.arrivals == []

@@ -7,13 +7,14 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import orjson
 
 from atrium.auth.principal import Principal
 from atrium.errors import AtriumError
 from atrium.gateway import fallback, metering, routing, tokens
-from atrium.gateway.streams import OPENAI_WIRE, ChunkSource, RawSource
+from atrium.gateway.streams import JSON, OPENAI_WIRE, ChunkSource, RawSource
 from atrium.gateway.validation import check_chat_body
-from atrium.outbound.http import bearer, join_url, open_stream
+from atrium.outbound.http import bearer, join_url, open_byte_stream
 from atrium.providers.adapters.base import UpstreamError
 from atrium.providers.adapters.registry import get_adapter
 from atrium.providers.service import ProviderEntry
@@ -29,15 +30,11 @@ async def _open_raw(
     """An OpenAI-format provider's event stream, relayed byte for byte (usage always asked
     for, so that the call can be metered)."""
     options = {**(body.get("stream_options") or {}), "include_usage": True}
+    content = orjson.dumps({**payload, "stream": True, "stream_options": options})
+    headers = {**bearer(entry.target), "Content-Type": JSON, "Accept-Encoding": "identity"}
+    url = join_url(entry.target.api_base, "/chat/completions")
     return await stack.enter_async_context(
-        open_stream(
-            gateway.client,
-            entry.target,
-            "POST",
-            join_url(entry.target.api_base, "/chat/completions"),
-            json={**payload, "stream": True, "stream_options": options},
-            headers={**bearer(entry.target), "Accept-Encoding": "identity"},
-        )
+        open_byte_stream(gateway.client, entry.target, url, content, headers)
     )
 
 

@@ -14,21 +14,13 @@ from typing import Any
 import httpx
 import orjson
 
-from atrium.outbound.http import (
-    ALLOW_PRIVATE,
-    CONNECT_TIMEOUT,
-    ERROR_TEXT_LIMIT,
-    bearer,
-    join_url,
-    mapped_errors,
-    provider_message,
-    status_error,
-)
+from atrium.outbound.http import ERROR_TEXT_LIMIT, bearer, join_url, post_bytes, provider_message
 from atrium.providers.adapters import shapes
 from atrium.providers.adapters.base import ProviderTarget, UpstreamError, UpstreamTimeout
 
 OPENAI_WIRE = frozenset(("openai", "together", "vllm", "custom"))
 DONE = b"[DONE]"
+JSON = "application/json"
 
 
 @dataclass(slots=True)
@@ -101,7 +93,7 @@ class RawSource:
     def __init__(
         self,
         stack: AsyncExitStack,
-        response: httpx.Response,
+        response: Any,  # httpx.Response, or the lean transport's Answer: both have aiter_raw()
         target: ProviderTarget,
         want_usage: bool,
     ) -> None:
@@ -189,30 +181,13 @@ async def openai_wire_chat(
     which the `/v1` surface relays unchanged when they already have the full shape."""
     body = {k: v for k, v in payload.items() if k not in ("stream", "stream_options")}
     url = join_url(target.api_base, "/chat/completions")
-    request = client.build_request(
-        "POST",
-        url,
-        content=orjson.dumps(body),
-        headers={
-            **bearer(target),
-            "Content-Type": "application/json",
-            "Accept-Encoding": "identity",
-            **target.headers,
-        },
-        timeout=httpx.Timeout(target.timeout, connect=min(target.timeout, CONNECT_TIMEOUT)),
-        extensions={ALLOW_PRIVATE: target.allow_private},
-    )
-    with mapped_errors(target, url):
-        response = await client.send(request)
-    if response.is_error or response.is_redirect:
-        raise status_error(target, response)
-    raw = response.content
+    headers = {**bearer(target), "Content-Type": JSON, "Accept-Encoding": "identity"}
+    status, raw = await post_bytes(client, target, url, orjson.dumps(body), headers)
     try:
         reply = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise UpstreamError(
-            f"{target.type} provider sent an unreadable reply (not JSON)",
-            upstream_status=response.status_code,
+            f"{target.type} provider sent an unreadable reply (not JSON)", upstream_status=status
         ) from None
     if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
         raise UpstreamError(f"{target.type} provider sent an unexpected chat completion")

@@ -296,6 +296,33 @@ class _Body(httpx.AsyncByteStream):
                 connection.discard()
 
 
+@dataclass(eq=False, slots=True)
+class Answer:
+    """A response as the transport read it: status, raw headers, and the body to read."""
+
+    status_code: int
+    headers: list[tuple[bytes, bytes]]
+    body: _Body
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of a header (`name` in lower case)."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive (as httpx.Response.aiter_raw)."""
+        return self.body.__aiter__()
+
+    async def read(self) -> bytes:
+        """The whole body; the connection goes back to its pool."""
+        try:
+            return b"".join([chunk async for chunk in self.body])
+        finally:
+            await self.body.aclose()
+
+
 _draining: set[asyncio.Task[None]] = set()
 
 
@@ -321,15 +348,31 @@ class LeanTransport(httpx.AsyncBaseTransport):
         port = url.port or (443 if url.scheme == "https" else 80)
         origin = (url.scheme, url.host, port, bool(request.extensions.get(ALLOW_PRIVATE)))
         timeouts = request.extensions.get("timeout") or {}
-        pool = self.pools.get(origin) or self._new_pool(origin)
         payload = _head(request) + await request.aread()
+        answer = await self.send(origin, payload, request.method, timeouts)
+        return httpx.Response(
+            answer.status_code,
+            headers=answer.headers,
+            stream=answer.body,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def send(
+        self, origin: Origin, payload: bytes, method: str, timeouts: dict[str, float | None]
+    ) -> Answer:
+        """Send a whole request (head and body, as bytes) to `origin` and read up to the end of
+        the answer's head; the body is read from `Answer.body` as it arrives.
+
+        What `handle_async_request` does after building the bytes from an httpx request; the
+        gateway's hot path calls it with bytes it built itself (`outbound.http.post_bytes`)."""
+        pool = self.pools.get(origin) or self._new_pool(origin)
         retried = False
         while True:
             connection = await pool.acquire(self._connector(origin, timeouts), timeouts.get("pool"))
             try:
-                return await self._exchange(connection, payload, timeouts, request.method)
+                return await self._exchange(connection, payload, timeouts, method)
             except _NotAnswered:
-                if request.method not in IDEMPOTENT:
+                if method not in IDEMPOTENT:
                     raise httpx.RemoteProtocolError(NOT_RESENT) from None
                 if retried:
                     raise httpx.RemoteProtocolError(NO_ANSWER + ", twice") from None
@@ -369,7 +412,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, connection: _Connection, payload: bytes, timeouts: dict[str, float | None],
         method: str,
-    ) -> httpx.Response:  # fmt: skip
+    ) -> Answer:  # fmt: skip
         read_timeout = timeouts.get("read")
         try:
             await _write(connection, payload, timeouts.get("write"))
@@ -381,12 +424,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if method == "HEAD":
             parsed.complete = True
         body = _Body(connection, parser, parsed, read_timeout, keep_alive)
-        return httpx.Response(
-            parser.get_status_code(),
-            headers=parsed.headers,
-            stream=body,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+        return Answer(parser.get_status_code(), parsed.headers, body)
 
     async def aclose(self) -> None:
         for pool in self.pools.values():

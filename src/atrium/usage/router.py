@@ -142,7 +142,13 @@ async def _stop_usage(app: FastAPI) -> None:
 
 def setup(app: FastAPI) -> None:
     state = app.state
-    state.usage_writer = UsageWriter(state.db.sessions, state.settings.usage_flush_seconds)
+    settings = state.settings
+    state.usage_writer = UsageWriter(
+        state.db.sessions,
+        settings.usage_flush_seconds,
+        database_url=settings.resolved_database_url,
+        synchronous=settings.sqlite_synchronous,
+    )
     state.price_book = PriceBook(state.db.sessions)
     state.startup_hooks.append(_start_usage)
     state.shutdown_hooks.append(_stop_usage)

@@ -1,9 +1,16 @@
 """Usage records: queued by the gateway, written in batches off the request path, with the
-daily roll-ups updated from the same batches."""
+daily roll-ups updated from the same batches.
+
+On a SQLite file the batches are written by a worker thread on its own connection
+(`sqlite_worker.py`), straight through the sqlite3 driver: a batch on the event-loop thread held
+every request in flight for its whole duration, which was the gateway's latency tail. On
+PostgreSQL they go through the app's engine (asyncpg does the work off the interpreter).
+"""
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Date, case, cast, delete, func, insert, select
@@ -11,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.batching import BatchWriter
+from atrium.sqlite_worker import SqliteWorker, sqlite_file, write_transaction
 from atrium.usage.tables import UsageDaily, UsageRecord
 
 log = logging.getLogger("atrium.usage.writer")
@@ -24,8 +32,26 @@ ROLLUP_SUMS = (
     "latency_ms_sum",
 )
 FOREIGN_IDS = ("key_id", "provider_id")
-# a batch holds the event loop while it is written: small ones keep the gateway's tail short
-MAX_BATCH = 200
+MAX_BATCH = 1000
+RECORD_COLUMNS = tuple(c.name for c in UsageRecord.__table__.columns if c.name != "id")
+# a record may leave out what has a default (as the ORM's insert fills it in)
+RECORD_DEFAULTS = {
+    c.name: c.default.arg
+    for c in UsageRecord.__table__.columns
+    if c.default is not None and c.default.is_scalar
+}
+ROLLUP_COLUMNS = (*ROLLUP_KEY, *ROLLUP_SUMS, "last_at")
+SQLITE_INSERT = (
+    f"INSERT INTO usage_record ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+)
+SQLITE_UPSERT = (
+    f"INSERT INTO usage_daily ({', '.join(ROLLUP_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))}) "
+    f"ON CONFLICT ({', '.join(ROLLUP_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{name} = usage_daily.{name} + excluded.{name}" for name in ROLLUP_SUMS)
+    + ", last_at = excluded.last_at"
+)
 
 
 def rollup_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,13 +104,60 @@ async def write_batch(session: AsyncSession, records: list[dict[str, Any]]) -> N
     await upsert_rollups(session, rollup_rows(records))
 
 
+def _sqlite_time(value: datetime) -> str:
+    """A UTC time as SQLAlchemy stores it on SQLite (`UTCDateTime`: naive UTC, microseconds)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _sqlite_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def write_batch_sqlite(connection: sqlite3.Connection, records: list[dict[str, Any]]) -> None:
+    """`write_batch` on a sqlite3 connection (the writer's thread), in one transaction."""
+    defaults = RECORD_DEFAULTS
+    rows = [
+        tuple(_sqlite_value(record.get(name, defaults.get(name))) for name in RECORD_COLUMNS)
+        for record in records
+    ]
+    rollups = [
+        tuple(_sqlite_value(row[name]) for name in ROLLUP_COLUMNS) for row in rollup_rows(records)
+    ]
+
+    def work() -> None:
+        connection.executemany(SQLITE_INSERT, rows)
+        connection.executemany(SQLITE_UPSERT, rollups)
+
+    write_transaction(connection, work)
+
+
 class UsageWriter:
     """Usage records queued by the gateway, written in batches with their roll-ups."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], every_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        every_seconds: float,
+        *,
+        database_url: str = "",
+        synchronous: str = "NORMAL",
+    ) -> None:
         self.sessions = sessions
         self.batches: BatchWriter[dict[str, Any]] = BatchWriter(
             self._write_batch, every_seconds=every_seconds, max_batch=MAX_BATCH, log=log
+        )
+        path = sqlite_file(database_url) if database_url else None
+        self.sqlite = (
+            SqliteWorker(path, name="usage-writer", synchronous=synchronous) if path else None
         )
         self.add = self.batches.add
         self.pending = self.batches.queue
@@ -98,7 +171,11 @@ class UsageWriter:
         self.batches.start()
 
     async def stop(self) -> None:
-        await self.batches.stop()
+        try:
+            await self.batches.stop()
+        finally:
+            if self.sqlite is not None:
+                self.sqlite.close()
 
     async def _write_batch(self, batch: list[dict[str, Any]]) -> None:
         try:
@@ -117,6 +194,9 @@ class UsageWriter:
                 log.exception("a usage batch hook failed; the usage records are kept")
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
+        if self.sqlite is not None:
+            await self.sqlite.call(write_batch_sqlite, batch)
+            return
         async with self.sessions() as session:
             await write_batch(session, batch)
             await session.commit()
