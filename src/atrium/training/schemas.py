@@ -49,7 +49,14 @@ class LoraConfig(BaseModel):
     target_modules: list[ModuleName] | None = Field(
         default=None, max_length=64, description="Default: peft's choice for the architecture"
     )
-    quantization_bits: Literal[4, 8] | None = None
+    quantization_bits: int | None = Field(default=None, ge=4, le=8, description="4 or 8 (QLoRA)")
+
+    @field_validator("quantization_bits")
+    @classmethod
+    def four_or_eight(cls, value: int | None) -> int | None:
+        if value not in (None, 4, 8):
+            raise ValueError("quantization_bits is 4 or 8")
+        return value
 
 
 class ResourceAllocation(BaseModel):
@@ -68,7 +75,7 @@ class TrainingJobCreate(BaseModel):
     model: str = Field(
         min_length=1, max_length=500, validation_alias=AliasChoices("model", "base_model")
     )
-    dataset: str | int | None = None
+    dataset: str | Id | None = None
     file_id: Id | None = None
     dataset_id: Id | None = None
     config: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -79,7 +86,7 @@ class TrainingJobCreate(BaseModel):
 
     @field_validator("dataset")
     @classmethod
-    def dataset_named(cls, value: str | int | None) -> str | None:
+    def dataset_named(cls, value: str | Id | None) -> str | None:
         if value is None:
             return None
         text = str(value).strip()
