@@ -2,7 +2,7 @@
 `/api/v1/datasets`: uploaded JSONL files registered as checked training datasets, and seed
 003's lab, `/api/v1/lab/experiments`: runs grouped and compared."""
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from atrium.db import SessionDep
 from atrium.params import IdPath, Limit, Offset
@@ -164,3 +164,15 @@ async def compare_experiment(
 
 
 routers = [router, datasets_router, lab_router]
+
+
+def setup(app: FastAPI) -> None:
+    state = app.state
+    hooks = getattr(state, "user_deletion_hooks", None)
+    if hooks is None:
+        hooks = state.user_deletion_hooks = []
+
+    async def delete_user_checkpoints(session, user_id: int) -> None:
+        await service.delete_users_work(session, state.settings, user_id)
+
+    hooks.append(delete_user_checkpoints)

@@ -557,3 +557,15 @@ async def gpu_allocation(session: AsyncSession, principal: Principal) -> list[di
             }
         )
     return allocation
+
+
+async def delete_users_work(session: AsyncSession, settings: Settings, user_id: int) -> None:
+    """A user deletion hook: rows go by cascade, checkpoints after the commit."""
+    ids = list(await session.scalars(select(TrainingJob.id).where(TrainingJob.user_id == user_id)))
+    directories = [work_dir(settings, training_id) for training_id in ids]
+
+    async def remove() -> None:
+        for directory in directories:
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+
+    after_commit(session, remove)
