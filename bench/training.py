@@ -7,6 +7,8 @@
    to the first step's `metrics` event (process start, imports, model load, first step), and
    steps/s and tokens/s between the first and the last step's events (each step's metrics
    event, progress and stop check included).
+The loop runs with torch's default threads and with one (`ATRIUM_TRAINING_CPU_THREADS`): on a
+busy machine OpenMP's spinning threads can make the default many times slower.
 """
 
 import argparse
@@ -28,13 +30,12 @@ CONFIG = {"epochs": 1, "batch_size": 4, "learning_rate": 0.01, "warmup_steps": 0
 LORA = {"rank": 8, "alpha": 16, "dropout": 0.0}
 
 
-def bench_loop(model: Path, steps: int) -> str:
+def bench_loop(model: Path, steps: int, threads: int | None) -> str:
     from atrium.training import loop
     from tests.training.helpers import rows
 
-    fine = loop.FineTune(
-        loop.Spec(str(model), "lora", LORA, {**CONFIG, "max_steps": steps}), rows(), None
-    )
+    spec = loop.Spec(str(model), "lora", LORA, {**CONFIG, "max_steps": steps}, threads)
+    fine = loop.FineTune(spec, rows(), None)
     fine.train_step()  # warm-up: first-call allocations
     tokens = 0
     started = time.perf_counter()
@@ -89,7 +90,7 @@ async def _user(settings) -> tuple[int, str]:
     return user.id, token
 
 
-def bench_product(root: Path, steps: int) -> str:
+def bench_product(root: Path, steps: int, threads: int | None) -> str:
     import httpx
 
     from atrium.config import Settings
@@ -103,6 +104,7 @@ def bench_product(root: Path, steps: int) -> str:
     settings = Settings(
         _env_file=None, data_dir=root, database_url=url, jwt_secret=JWT, encryption_keys=FERNET,
         log_requests=False, log_level="WARNING", jobs_poll_seconds=0.05,
+        training_cpu_threads=threads,
     )  # fmt: skip
     build_tiny_model(root / "models" / BASE_MODEL)
     _user_id, token = asyncio.run(_user(settings))
@@ -124,7 +126,7 @@ def bench_product(root: Path, steps: int) -> str:
     first, last = events[0], events[-1]
     to_first = (first.created_at - answered).total_seconds()
     span = max((last.created_at - first.created_at).total_seconds(), 1e-9)
-    rates = [event.data["tokens_per_second"] for event in events]
+    rates = [event.data["data"]["tokens_per_second"] for event in events]
     return (
         f"create to first step {to_first:.2f} s; {(len(events) - 1) / span:.1f} steps/s "
         f"end to end over {len(events)} steps; loop tokens/s median {statistics.median(rates):.0f}"
@@ -143,8 +145,16 @@ def main() -> int:
         return 1
     root = Path(tempfile.mkdtemp(prefix="atrium-bench-training-"))
     model = build_tiny_model(root / "loop-model" / BASE_MODEL)
-    print(f"loop alone (tiny model, LoRA, CPU): {bench_loop(model, args.steps)}")
-    print(f"through the product: {bench_product(root / 'product', args.steps)}")
+    import torch
+
+    default = torch.get_num_threads()
+    for threads in (None, 1):
+        shown = f"{threads} thread" if threads else f"torch's default, {default} threads"
+        print(
+            f"loop alone (tiny model, LoRA, CPU, {shown}): {bench_loop(model, args.steps, threads)}"
+        )
+        torch.set_num_threads(default)
+    print(f"through the product (1 thread): {bench_product(root / 'product', args.steps, 1)}")
     return 0
 
 

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         default=[], description="Directories under which local paths may be audited."
     )
     allow_private_repositories: bool = False
+    training_cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Threads torch uses for training on a CPU (default: torch's own choice). "
+        "On a busy machine fewer threads can be many times faster.",
+    )
     dataset_roots: CommaList = Field(
         default=[], description="Directories under which training datasets may be read by path."
     )

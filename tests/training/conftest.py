@@ -17,6 +17,7 @@ def settings_overrides(dataset_root) -> dict[str, object]:
         "job_lease_seconds": 30.0,
         "jobs_subprocess_heavy": False,
         "dataset_roots": [str(dataset_root)],
+        "training_cpu_threads": 1,  # a tiny model: one thread, not two spinning on a busy box
     }
 
 

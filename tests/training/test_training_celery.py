@@ -23,6 +23,7 @@ def settings_overrides() -> dict[str, object]:
         services.unavailable("Redis")
     return {
         "jobs_poll_seconds": 0.05,
+        "training_cpu_threads": 1,
         "job_lease_seconds": 30.0,
         "redis_url": url,
         "jobs_executor": "celery",

@@ -30,7 +30,7 @@ LEASE = 8.0  # above the stalls of a loaded two-core machine; a killed run waits
 
 @pytest.fixture(scope="module")
 def settings_overrides() -> dict[str, object]:
-    return {"jobs_poll_seconds": 0.2, "job_lease_seconds": LEASE}
+    return {"jobs_poll_seconds": 0.2, "job_lease_seconds": LEASE, "training_cpu_threads": 1}
 
 
 @pytest.fixture(scope="module", autouse=True)

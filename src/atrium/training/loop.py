@@ -29,6 +29,7 @@ class Spec:
     adapter_type: str  # lora | qlora | full
     lora: dict[str, Any] | None
     config: dict[str, Any]
+    cpu_threads: int | None = None  # torch's intra-op threads on a CPU (None: its default)
 
 
 def pick_device() -> torch.device:
@@ -102,6 +103,8 @@ class FineTune:
         config = spec.config
         self.spec = spec
         self.device = pick_device()
+        if self.device.type == "cpu" and spec.cpu_threads:
+            torch.set_num_threads(spec.cpu_threads)
         self.seed = int(config.get("seed", 0))
         torch.manual_seed(self.seed)
         self.tokenizer = AutoTokenizer.from_pretrained(spec.base_model_path)

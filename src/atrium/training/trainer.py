@@ -142,7 +142,13 @@ async def run_training(ctx: JobContext) -> Any:
     rows = await _rows_of(ctx, row)
     work = work_dir(ctx.settings, training_id)
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
-    spec = loop.Spec(row.base_model_path, row.adapter_type, row.lora_config, row.config)
+    spec = loop.Spec(
+        row.base_model_path,
+        row.adapter_type,
+        row.lora_config,
+        row.config,
+        ctx.settings.training_cpu_threads,
+    )
     restored = await asyncio.to_thread(loop.checkpoint_dir, work)
     await ctx.progress(0.0, "loading the model")
     fine = await asyncio.to_thread(loop.FineTune, spec, rows, restored)
