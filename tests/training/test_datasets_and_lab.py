@@ -55,11 +55,15 @@ def test_an_experiment_compares_its_runs(client, developer, dataset, create_user
     )
     assert created.status_code == 201, created.text
     experiment = created.json()
-    third = client.post(
-        JOBS, json={**job_body(dataset, max_steps=2), "experiment_id": int(experiment["id"])},
-        headers=developer.headers,
-    ).json()  # fmt: skip
-    wait_for(client, developer.headers, third["id"], "completed")
+    # a full fine-tune with rows held out for an eval loss, added at create
+    body = {**job_body(dataset, max_steps=2, eval_fraction=0.25), "adapter_type": "full",
+            "lora_config": None, "experiment_id": int(experiment["id"])}  # fmt: skip
+    third = client.post(JOBS, json=body, headers=developer.headers).json()
+    third = wait_for(client, developer.headers, third["id"], "completed")
+    assert third["metrics"]["eval_loss"] is not None and third["lora_config"] is None
+    local = client.get("/api/v1/models/local", headers=developer.headers).json()
+    full = next(model for model in local if model["id"] == third["adapter_id"])
+    assert "safetensors" in full["formats"] and "full" in full["tags"]
     listed = client.get("/api/v1/lab/experiments", headers=developer.headers).json()
     assert listed[0]["training_job_ids"] == [first["id"], third["id"]]
 
@@ -70,6 +74,7 @@ def test_an_experiment_compares_its_runs(client, developer, dataset, create_user
     assert [run["id"] for run in runs] == [first["id"], third["id"]]
     assert "max_steps" in compared.json()["parameters"]
     assert runs[0]["final"]["steps_completed"] == 3 and len(runs[0]["loss_history"]) == 3
+    assert runs[1]["adapter_type"] == "full" and len(runs[1]["eval_loss_history"]) == 1
 
     other = create_user("developer")
     path = f"/api/v1/lab/experiments/{experiment['id']}/compare"
