@@ -178,8 +178,10 @@ async def run_training(ctx: JobContext) -> Any:
         await ctx.emit("metrics", {**event, "total_steps": total, "epoch": point["epoch"]})
         await ctx.progress(fine.step / total, f"training: step {fine.step} of {total}")
         if fine.step % every == 0 and fine.step < total:
-            await _checkpoint(ctx, fine, work)
+            # the row first: a crash between the two leaves it ahead of the checkpoint (the
+            # re-run drops the extra points), never behind it (points would be lost)
             await _save(ctx, training_id, metrics=metrics.values)
+            await _checkpoint(ctx, fine, work)
             saved_at = time.monotonic()
         elif time.monotonic() - saved_at >= ROW_EVERY_SECONDS:
             await _save(ctx, training_id, metrics=metrics.values)
