@@ -76,6 +76,8 @@ ROUTER_MODULES = (
     "atrium.surfaces.cloud003.onboarding",
     "atrium.surfaces.cloud003.client",
     "atrium.modelhub.router",
+    "atrium.training.router",
+    "atrium.surfaces.vault.training",
 )
 LARGE_BODY_PATHS = ("/api/v1/upload", "/api/v1/files", "/api/v1/models/upload")
 

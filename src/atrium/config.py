@@ -82,6 +82,16 @@ class Settings(BaseSettings):
         default=[], description="Directories under which local paths may be audited."
     )
     allow_private_repositories: bool = False
+    training_cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Threads torch uses for training on a CPU (default: torch's own choice). "
+        "On a busy machine fewer threads can be many times faster.",
+    )
+    dataset_roots: CommaList = Field(
+        default=[], description="Directories under which training datasets may be read by path."
+    )
     audit_clone_timeout_seconds: float = 300.0
     audit_max_repository_bytes: int = 2 * 1024 * 1024 * 1024
     audit_max_archive_files: int = 200_000
@@ -145,7 +155,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("audit_roots", mode="before")
+    @field_validator("audit_roots", "dataset_roots", mode="before")
     @classmethod
     def split_audit_roots(cls, value: object) -> object:
         if isinstance(value, str):

@@ -17,6 +17,7 @@ from atrium.rbac import tables as rbac_tables
 from atrium.recovery import tables as recovery_tables
 from atrium.settings_store import tables as settings_store_tables
 from atrium.tiers import tables as tiers_tables
+from atrium.training import tables as training_tables
 from atrium.usage import tables as usage_tables
 from atrium.users import tables as users_tables
 from atrium.webhooks import tables as webhooks_tables
@@ -39,6 +40,7 @@ __all__ = [
     "recovery_tables",
     "settings_store_tables",
     "tiers_tables",
+    "training_tables",
     "usage_tables",
     "users_tables",
     "webhooks_tables",

@@ -220,7 +220,14 @@ class JobEngine:
         if found.cpu_heavy and self.role == "local" and self.settings.jobs_subprocess_heavy:
             from atrium.jobs.child import run_in_subprocess
 
-            return await run_in_subprocess(self, job)
+            # this process renews the lease too until the child ends: starting a child (its
+            # imports) can take longer than a lease on a busy machine
+            self._hold(job.claim)
+            try:
+                return await run_in_subprocess(self, job)
+            finally:
+                self._held.pop(job.claim, None)
+                self._lost.discard(job.claim)
         return await self.run_here(found, job)
 
     async def run_here(self, found: Runner, job: ClaimedJob) -> str:

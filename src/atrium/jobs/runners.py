@@ -130,6 +130,11 @@ class JobContext:
         """Whether pause or cancel was requested (checked between steps)."""
         return await self._store.stop_requested(self.job_id) is not None
 
+    async def stop_request(self) -> str | None:
+        """Which stop is pending ("pause", "cancel" or None): a runner that saves costly state
+        only for a pause (a cancelled run is never resumed) tells them apart."""
+        return await self._store.stop_requested(self.job_id)
+
     def stopped(self) -> _Stopped:
         return STOPPED
 

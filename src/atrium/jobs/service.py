@@ -246,3 +246,19 @@ async def list_visible(
     rows = list(await session.scalars(query.order_by(Job.id.desc()).limit(size + 1)))
     jobs = [JobRead.model_validate(row) for row in rows[:size]]
     return jobs, (rows[size - 1].id if len(rows) > size else None)
+
+
+async def get_many(session: AsyncSession, job_ids: list[int]) -> dict[int, JobRead]:
+    """Jobs by id (a domain's list shows each row's job); missing ids are left out."""
+    if not job_ids:
+        return {}
+    rows = await session.scalars(
+        select(Job).where(Job.id.in_(set(job_ids))).execution_options(populate_existing=True)
+    )
+    return {row.id: JobRead.model_validate(row) for row in rows}
+
+
+async def ids_with_status(session: AsyncSession, kind: str, status: str) -> list[int]:
+    """Ids of the jobs of `kind` in `status` (a domain's view of what runs now)."""
+    rows = await session.scalars(select(Job.id).where(Job.kind == kind, Job.status == status))
+    return list(rows)

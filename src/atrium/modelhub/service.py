@@ -180,3 +180,45 @@ async def upload_model(
     allow_pickle = read_settings(settings).allow_pickle
     await asyncio.to_thread(upload.install, settings, model_id, filename, handle, allow_pickle)
     return await get_local(session, settings, model_id)
+
+
+# --- for other domains (training): local models by id, and installing a produced one ---------
+
+
+def local_model(settings: Settings, model_id: str) -> dict[str, Any] | None:
+    """A local model's description (`path` included), or None; a malformed id is 422."""
+    return local.find(settings, hub.check_id(model_id))
+
+
+def models_root(settings: Settings):
+    return local.models_dir(settings)
+
+
+def install_model(
+    settings: Settings, model_id: str, folder, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """Move a finished model folder into the registry whole (one rename), with the marker
+    that makes it listed even without a `config.json` (a LoRA adapter has none)."""
+    target = local.path_of(settings, hub.check_id(model_id))
+    (folder / local.MARKER).write_text(json.dumps(meta))
+    if target.exists():
+        raise FileExistsError(f"A local model {model_id!r} exists already")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder.replace(target)
+    return local.describe(model_id, target)
+
+
+async def active_model_id(session: AsyncSession, settings: Settings) -> str | None:
+    return await _active_id(session, settings)
+
+
+async def deactivate(
+    state: Any, session: AsyncSession, principal: Principal, model_id: str
+) -> bool:
+    """The gateway has no default model any more if it was `model_id`; whether it was."""
+    if await _active_id(session, state.settings) != model_id:
+        return False
+    await settings_service.update_live(
+        state, session, principal, AdminSettingsUpdate(default_model=None)
+    )
+    return True

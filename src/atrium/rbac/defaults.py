@@ -40,6 +40,7 @@ _developer = {
     **{resource: ("read", "write", "execute") for resource in ("models", "training", "audits")},
 }
 _developer["audits"] = tuple(ACTIONS)
+_developer["training"] = tuple(ACTIONS)  # their own fine-tuning jobs, deleting them too
 _analyst_reads = ("usage", "logs", "billing", "audits", "cloud")
 _analyst = {
     **{resource: ("read",) for resource in (*WORKSPACE, *_analyst_reads, "llm", "models")},

@@ -1,0 +1,1 @@
+"""Fine-tuning jobs: causal-LM training (full or LoRA) on the job engine."""
