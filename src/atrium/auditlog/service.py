@@ -227,7 +227,7 @@ async def verify(session: AsyncSession, chainer: Chainer) -> dict[str, Any]:
     path = sqlite_file_of(session.bind)
     if path is None:
         return await _walk_async(session, chainer)
-    reader = SqliteThread(path, name="audit-verify")
+    reader = SqliteThread(path, name="audit-verify", read_only=True)
     try:
         return await reader.call(_walk_sqlite, chainer)
     finally:

@@ -31,21 +31,26 @@ def sqlite_file_of(engine: AsyncEngine) -> str | None:
     return database
 
 
-def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _pragmas(read_only: bool) -> Callable[[Any, Any], None]:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return apply
 
 
 class SqliteThread:
-    def __init__(self, path: str, *, name: str) -> None:
+    def __init__(self, path: str, *, name: str, read_only: bool = False) -> None:
         self.engine = create_engine(
             f"sqlite:///{path}",
             poolclass=StaticPool,
             connect_args={"timeout": LOCK_WAIT_SECONDS, "check_same_thread": False},
         )
-        event.listen(self.engine, "connect", _pragmas)
+        event.listen(self.engine, "connect", _pragmas(read_only))
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=name)
         self.connection: Connection | None = None
         self.closed = False
