@@ -1,6 +1,7 @@
-"""One batch of queued requests made ready to store: rows as tuples, the bytes each hash
-covers, and the batch's figures grouped by hour, route, status and latency bucket (from which
-the roll-up rows and the per-process request statistics are made, so no per-row dicts)."""
+"""One batch of queued requests made ready to store: the rows' values in one flat list, the
+bytes each hash covers, and the batch's figures grouped by hour, route, status and latency
+bucket (from which the roll-up rows and the per-process request statistics are made, so no
+per-row dicts or tuples)."""
 
 from bisect import bisect_left
 from collections.abc import Callable
@@ -8,38 +9,81 @@ from typing import Any
 
 import orjson
 
-from atrium.auditlog.chain import Chainer, clean_path, moment
+from atrium.auditlog.chain import COLUMNS, Chainer, clean_path, moment
 from atrium.auditlog.tables import BUCKETS, LATENCY_BOUNDS_MS
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 UNMATCHED = "(unmatched)"
+# the summed columns of the roll-up tables, in order
+FIGURES = ("requests", "client_errors", "server_errors", "latency_ms_sum", *BUCKETS)
+WIDTH = len(COLUMNS)  # values per row
+USER_ID, PREV_HASH, HASH = COLUMNS.index("user_id"), WIDTH - 2, WIDTH - 1
 
 
 class Batch:
     def __init__(self) -> None:
-        self.rows: list[tuple] = []  # chain.STORED values
+        # every row's values in COLUMNS order, one after the other; `link` fills the hashes
+        self.values: list[Any] = []
         self.payloads: list[bytes] = []
         # (hours since the epoch, method, route, status, bucket index) -> [requests, latency sum]
         self.groups: dict[tuple, list] = {}
         self.actors: dict[tuple[int, str], int] = {}  # (day, actor) -> requests
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.payloads)
+
+    def link(self, chainer: Chainer, prev_hash: str) -> str:
+        """Chain the rows after `prev_hash`: fill each row's `prev_hash` and `hash`; returns
+        the last hash."""
+        hashes = chainer.link(self.payloads, prev_hash)
+        if not hashes:
+            return prev_hash
+        self.values[PREV_HASH::WIDTH] = [prev_hash, *hashes[:-1]]
+        self.values[HASH::WIDTH] = hashes
+        return hashes[-1]
+
+    def rows(self) -> list[list[Any]]:
+        values = self.values
+        return [values[start : start + WIDTH] for start in range(0, len(values), WIDTH)]
 
     def without_users(self) -> "Batch":
         """The same batch with `user_id` nulled (as deleting a user does): the chain does
         not cover it, so the hashes are unchanged."""
         copy = Batch()
-        copy.rows = [(row[0], None, *row[2:]) for row in self.rows]
+        copy.values = self.values.copy()
+        copy.values[USER_ID::WIDTH] = [None] * len(self)
         copy.payloads, copy.groups, copy.actors = self.payloads, self.groups, self.actors
         return copy
 
+    def figures(self, *, daily: bool) -> dict[tuple[int, str, str], list]:
+        """(hours or days since the epoch, method, route) -> the FIGURES of the roll-ups."""
+        out: dict[tuple[int, str, str], list] = {}
+        for (hour, method, route, status, bucket), (count, latency) in self.groups.items():
+            key = (hour // 24 if daily else hour, method, route)
+            row = out.get(key)
+            if row is None:
+                row = out[key] = [0, 0, 0, 0.0, *[0] * len(BUCKETS)]
+            row[0] += count
+            if status >= 400:
+                row[1 if status < 500 else 2] += count
+            row[3] += latency
+            row[4 + bucket] += count
+        return out
+
     def hourly_rows(self) -> list[dict[str, Any]]:
-        return _figure_rows(self.groups, lambda hour: ("hour", moment(hour * HOUR_US)))
+        return [
+            {"hour": moment(hour * HOUR_US), "method": method, "route": route,
+             **dict(zip(FIGURES, figures, strict=True))}
+            for (hour, method, route), figures in self.figures(daily=False).items()
+        ]  # fmt: skip
 
     def daily_rows(self) -> list[dict[str, Any]]:
-        return _figure_rows(self.groups, lambda hour: ("day", moment(hour * HOUR_US).date()))
+        return [
+            {"day": moment(day * DAY_US).date(), "method": method, "route": route,
+             **dict(zip(FIGURES, figures, strict=True))}
+            for (day, method, route), figures in self.figures(daily=True).items()
+        ]  # fmt: skip
 
     def actor_rows(self) -> list[dict[str, Any]]:
         return [
@@ -49,10 +93,12 @@ class Batch:
 
 
 def encode(chainer: Chainer, entries: list[tuple], stored_time: Callable[[int], Any]) -> Batch:
-    """Rows, hash payloads and figures of queued entries (see `middleware._audit_entry`), in
-    one pass with everything bound locally: this loop is most of the audit log's CPU."""
+    """Values, hash payloads and figures of queued entries (see `middleware._audit_entry`),
+    in one pass with everything bound locally: this loop is most of the audit log's Python
+    work."""
     batch = Batch()
-    rows, payloads, groups, actors = batch.rows, batch.payloads, batch.groups, batch.actors
+    payloads, groups, actors = batch.payloads, batch.groups, batch.actors
+    add_values, add_payload, group_of = batch.values.extend, payloads.append, groups.get
     bounds, dumps, actor_of, agent_of = (
         LATENCY_BOUNDS_MS,
         orjson.dumps,
@@ -74,13 +120,13 @@ def encode(chainer: Chainer, entries: list[tuple], stored_time: Callable[[int], 
         latency = float(latency_text)
         client = client[:64] if client else None
         agent = (known_agents.get(agent) or agent_of(agent)) if agent else None
-        payload = dumps([us, actor, key_id, key_prefix, method, route, path, status,
-                         latency_text, client, agent, rid])  # fmt: skip
-        rows.append((stored_time(us), user_id, actor, key_id, key_prefix, method, route, path,
-                     status, latency, client, agent, rid))  # fmt: skip
-        payloads.append(payload)
+        add_payload(dumps([us, actor, key_id, key_prefix, method, route, path, status,
+                           latency_text, client, agent, rid]))  # fmt: skip
+        # COLUMNS order; the hashes are filled when the batch is chained
+        add_values((stored_time(us), user_id, actor, key_id, key_prefix, method, route, path,
+                    status, latency, client, agent, rid, None, None))  # fmt: skip
         key = (us // HOUR_US, method, route or UNMATCHED, status, bisect_left(bounds, latency))
-        group = groups.get(key)
+        group = group_of(key)
         if group is None:
             groups[key] = [1, latency]
         else:
@@ -90,24 +136,6 @@ def encode(chainer: Chainer, entries: list[tuple], stored_time: Callable[[int], 
             actor_key = (us // DAY_US, actor)
             actors[actor_key] = actors.get(actor_key, 0) + 1
     return batch
-
-
-def _figure_rows(groups: dict[tuple, list], period: Callable[[int], tuple]) -> list[dict]:
-    """Roll-up rows (one per period, method and route) from a batch's groups."""
-    out: dict[tuple, dict[str, Any]] = {}
-    for (hour, method, route, status, bucket), (count, latency) in groups.items():
-        column, when = period(hour)
-        row = out.get((when, method, route))
-        if row is None:
-            row = out[(when, method, route)] = {column: when, "method": method, "route": route}
-            row.update(requests=0, client_errors=0, server_errors=0, latency_ms_sum=0.0)
-            row.update(dict.fromkeys(BUCKETS, 0))
-        row["requests"] += count
-        if status >= 400:
-            row["client_errors" if status < 500 else "server_errors"] += count
-        row["latency_ms_sum"] += latency
-        row[BUCKETS[bucket]] += count
-    return list(out.values())
 
 
 class RequestStats:

@@ -7,14 +7,12 @@ JSON of its chained fields; the time is chained as integer microseconds since th
 
 import hashlib
 import hmac
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 GENESIS = "0" * 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
-DAY_US = 86_400_000_000
 # Query parameters that carry credentials (WebSocket tokens, signed links, keys): never logged.
 SECRET_PARAMS = frozenset(
     {"token", "access_token", "refresh_token", "api_key", "apikey", "key", "sig", "password"}
@@ -59,24 +57,21 @@ def moment(us: int) -> datetime:
 
 class SqliteTimes:
     """SQLite's stored form of a UTC time ('YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy
-    writes it) to and from microseconds, with the date part formatted or parsed once per day
-    (rows a few seconds apart would defeat a per-second cache)."""
+    writes it) to and from microseconds. Writing formats the date and time once per second
+    (a batch holds many requests of the same second); reading parses the date once per day
+    (stored rows may be seconds apart, which would defeat a per-second cache)."""
 
     def __init__(self) -> None:
-        self.dates: dict[int, str] = {}
+        self.second: tuple[int, str] = (-1, "")  # one tuple: threads may share an instance
         self.days: dict[str, int] = {}
 
     def text(self, us: int) -> str:
-        day, rest = divmod(us, DAY_US)
-        date = self.dates.get(day)
-        if date is None:
-            if len(self.dates) > 10_000:
-                self.dates.clear()
-            date = self.dates[day] = (EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-        seconds, fraction = divmod(rest, 1_000_000)
-        minutes, second = divmod(seconds, 60)
-        hour, minute = divmod(minutes, 60)
-        return f"{date} {hour:02d}:{minute:02d}:{second:02d}.{fraction:06d}"
+        second, fraction = divmod(us, 1_000_000)
+        cached = self.second
+        if cached[0] != second:
+            prefix = (EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%d %H:%M:%S.")
+            cached = self.second = (second, prefix)
+        return f"{cached[1]}{fraction:06d}"
 
     def micros(self, text: str) -> int:
         """Raises ValueError on anything but the stored form."""
@@ -129,17 +124,14 @@ class Chainer:
         mac.update(prev_hash.encode() + payload)
         return mac.hexdigest()
 
-
-class Linked:
-    """Rows with `prev_hash` and `hash` appended, each chained to the one before, made as
-    they are consumed (an executemany takes them one at a time); `last` is the newest hash."""
-
-    def __init__(self, chainer: Chainer, rows: list[tuple], payloads: list[bytes], prev: str):
-        self.chainer, self.rows, self.payloads, self.last = chainer, rows, payloads, prev
-
-    def __iter__(self) -> Iterator[tuple]:
-        mac, prev = self.chainer.mac, self.last
-        for row, payload in zip(self.rows, self.payloads, strict=True):
-            digest = mac(prev, payload)
-            yield (*row, prev, digest)
-            prev = self.last = digest
+    def link(self, payloads: list[bytes], prev_hash: str) -> list[str]:
+        """The hashes of consecutive rows after `prev_hash` (each `mac` of the one before),
+        in one loop with everything bound locally."""
+        new, hashes = self.chain.copy, []
+        add = hashes.append
+        for payload in payloads:
+            mac = new()
+            mac.update(prev_hash.encode() + payload)
+            prev_hash = mac.hexdigest()
+            add(prev_hash)
+        return hashes

@@ -11,7 +11,7 @@ from atrium.auditlog.auth import LogsRead
 from atrium.auditlog.chain import Chainer
 from atrium.auditlog.schemas import AuditLogRead, AuditVerifyRead
 from atrium.auditlog.writer import AuditLogWriter
-from atrium.db import SessionDep
+from atrium.db import LongReadSessionDep
 
 router = APIRouter(prefix="/api/v1/audit-log", tags=["audit log"])
 MAX_ID = 2**31 - 1
@@ -26,7 +26,7 @@ MAX_ID = 2**31 - 1
 async def list_audit_log(
     response: Response,
     principal: LogsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     path: Annotated[str | None, Query(max_length=2000, description="Path prefix")] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
@@ -63,7 +63,7 @@ async def list_audit_log(
     "changed, removed or reordered. Needs a role that reads everyone's logs.",
 )
 async def verify_audit_log(
-    request: Request, principal: LogsRead, session: SessionDep
+    request: Request, principal: LogsRead, session: LongReadSessionDep
 ) -> AuditVerifyRead:
     auditlog_service.ensure_reach(principal)
     result = await auditlog_service.verify(session, request.app.state.audit_log.chainer)

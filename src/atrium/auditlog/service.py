@@ -135,8 +135,12 @@ class ChainWalk:
                 us = us_of(created_at)
             except (ValueError, TypeError):
                 us = None  # a time edited into something unreadable: a mismatch below
+            try:
+                latency = f"{latency:.3f}"
+            except (ValueError, TypeError):
+                latency = None  # likewise
             payload = dumps([us, actor, key_id, key_prefix, method, route, path, status,
-                             f"{latency:.3f}", client, agent, rid])  # fmt: skip
+                             latency, client, agent, rid])  # fmt: skip
             if mac(expected, payload) != row_hash:
                 self.broken = (row_id, CONTENT)
                 break
@@ -227,7 +231,7 @@ async def verify(session: AsyncSession, chainer: Chainer) -> dict[str, Any]:
     path = sqlite_file_of(session.bind)
     if path is None:
         return await _walk_async(session, chainer)
-    reader = SqliteThread(path, name="audit-verify")
+    reader = SqliteThread(path, name="audit-verify", read_only=True)
     try:
         return await reader.call(_walk_sqlite, chainer)
     finally:

@@ -10,18 +10,27 @@ through asyncpg on the loop.
 """
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from atrium.auditlog.batch import Batch, RequestStats, encode
-from atrium.auditlog.chain import COLUMNS, Chainer, Linked, SqliteTimes, moment
+from atrium.auditlog.batch import (
+    DAY_US,
+    FIGURES,
+    HOUR_US,
+    WIDTH,
+    Batch,
+    RequestStats,
+    encode,
+)
+from atrium.auditlog.chain import COLUMNS, Chainer, SqliteTimes, micros, moment
 from atrium.auditlog.sqlite_thread import SqliteThread, sqlite_file_of
 from atrium.auditlog.tables import (
     AuditChainHead,
@@ -36,31 +45,71 @@ from atrium.db import utcnow
 log = logging.getLogger("atrium.auditlog")
 HEAD_ID = 1
 MAX_BATCH = 5000
-SQLITE_INSERT = (
-    f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-)
+# rows per INSERT on SQLite: one statement of many rows costs less per row than executemany's
+# one execution per row; 50 rows are 750 parameters, under every SQLite build's limit
+ROWS_PER_INSERT = 50
+# SQLite's side of `append`, straight to the driver: SQLAlchemy's statement building and
+# per-value bind processing cost more per batch than a thousand rows do
+HEAD_LOCK_SQL = "UPDATE audit_chain_head SET updated_at = ? WHERE id = ? RETURNING last_hash"
+HEAD_MOVE_SQL = "UPDATE audit_chain_head SET last_id = ?, last_hash = ? WHERE id = ?"
 
 
-def _insert_rows(connection: Connection, chained: Linked) -> None:
-    if connection.dialect.name == "sqlite":
-        # straight to the driver, one row made at a time: SQLAlchemy's per-value bind
-        # processing costs more than the row itself
-        cursor = connection.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(SQLITE_INSERT, chained)
-        finally:
-            cursor.close()
-        return
-    connection.execute(
-        insert(AuditLogEntry.__table__), [dict(zip(COLUMNS, row, strict=True)) for row in chained]
+def _upsert_sql(table: str, keys: tuple[str, ...], sums: tuple[str, ...]) -> str:
+    columns = (*keys, *sums)
+    added = ", ".join(f"{name} = {name} + excluded.{name}" for name in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
     )
+
+
+HOURLY_SQL = _upsert_sql("request_hourly", ("hour", "method", "route"), FIGURES)
+DAILY_SQL = _upsert_sql("request_daily", ("day", "method", "route"), FIGURES)
+ACTORS_SQL = _upsert_sql("request_actor_daily", ("day", "actor"), ("requests",))
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    row = f"({', '.join('?' * WIDTH)})"
+    return f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)}"
+
+
+def _day_text(day: int) -> str:
+    return moment(day * DAY_US).date().isoformat()
+
+
+def _append_sqlite(driver: sqlite3.Connection, chainer: Chainer, batch: Batch) -> None:
+    times = _sqlite_time
+    cursor = driver.cursor()
+    try:
+        now = times.text(micros(utcnow()))
+        (prev,) = cursor.execute(HEAD_LOCK_SQL, (now, HEAD_ID)).fetchall()[0]
+        last_hash = batch.link(chainer, prev)
+        values, step = batch.values, WIDTH * ROWS_PER_INSERT
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            cursor.execute(_insert_sql(len(chunk) // WIDTH), chunk)
+        cursor.execute(HEAD_MOVE_SQL, (cursor.lastrowid, last_hash, HEAD_ID))
+        hourly = [
+            (times.text(hour * HOUR_US), method, route, *figures)
+            for (hour, method, route), figures in batch.figures(daily=False).items()
+        ]
+        daily = [
+            (_day_text(day), method, route, *figures)
+            for (day, method, route), figures in batch.figures(daily=True).items()
+        ]
+        actors = [(_day_text(day), actor, count) for (day, actor), count in batch.actors.items()]
+        cursor.executemany(HOURLY_SQL, hourly)
+        cursor.executemany(DAILY_SQL, daily)
+        cursor.executemany(ACTORS_SQL, actors)
+    finally:
+        cursor.close()
 
 
 def _upsert(connection: Connection, table: Any, keys: list[str], rows: list[dict]) -> None:
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = postgresql.insert(table)
     sums = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
         index_elements=keys,
@@ -71,21 +120,28 @@ def _upsert(connection: Connection, table: Any, keys: list[str], rows: list[dict
 
 def append(connection: Connection, chainer: Chainer, batch: Batch) -> None:
     """Chain `batch` after the current head and insert it with its roll-ups, in the caller's
-    transaction (a sync connection: the SQLite thread's, or run_sync's on PostgreSQL)."""
+    transaction (a sync connection: the SQLite thread's, or run_sync's on PostgreSQL). The
+    first statement writes the head row: it takes the row lock (PostgreSQL) or the write lock
+    (SQLite), so the head read with it is the latest committed one and no other writer can
+    fork the chain."""
+    if not batch:
+        return
+    if connection.dialect.name == "sqlite":
+        _append_sqlite(connection.connection.driver_connection, chainer, batch)
+        return
     head = AuditChainHead.__table__
-    # a write first: it takes the row lock (PostgreSQL) or the write lock (SQLite), so the
-    # head read next is the latest committed one and no other writer can fork the chain
     prev = connection.scalar(
         update(head)
         .where(head.c.id == HEAD_ID)
         .values(updated_at=utcnow())
         .returning(head.c.last_hash)
     )
-    chained = Linked(chainer, batch.rows, batch.payloads, prev)
-    _insert_rows(connection, chained)
+    last_hash = batch.link(chainer, prev)
+    rows = [dict(zip(COLUMNS, row, strict=True)) for row in batch.rows()]
+    connection.execute(insert(AuditLogEntry.__table__), rows)
     last_id = connection.scalar(select(func.max(AuditLogEntry.id)))
     connection.execute(
-        update(head).where(head.c.id == HEAD_ID).values(last_id=last_id, last_hash=chained.last)
+        update(head).where(head.c.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash)
     )
     _upsert(connection, RequestHourly.__table__, ["hour", "method", "route"], batch.hourly_rows())
     _upsert(connection, RequestDaily.__table__, ["day", "method", "route"], batch.daily_rows())

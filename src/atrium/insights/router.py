@@ -5,7 +5,7 @@ from typing import Literal
 from fastapi import APIRouter
 
 from atrium.auditlog.auth import LogsRead
-from atrium.db import SessionDep
+from atrium.db import LongReadSessionDep
 from atrium.insights import service as insights_service
 from atrium.insights.schemas import InsightsRead
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
 )
 async def get_insights(
     principal: LogsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     range: Literal["24h", "7d", "30d", "90d"] = "7d",
 ) -> InsightsRead:
     return InsightsRead(**await insights_service.insights(session, principal, range))

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from atrium.auditlog import service as auditlog_service
 from atrium.auditlog.auth import LogsRead
 from atrium.auth.principal import Principal
-from atrium.db import SessionDep
+from atrium.db import LongReadSessionDep
 from atrium.usage import analytics as usage_analytics
 from atrium.users import service as users_service
 
@@ -97,7 +97,7 @@ Status = Annotated[int | None, Query(ge=100, le=599)]
 @router.get("", response_model=VaultAuditPage)
 async def list_vault_audit(
     principal: LogsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     method: Method = None,
     user: User = None,
     path: PathPrefix = None,
@@ -117,7 +117,7 @@ async def list_vault_audit(
 @router.get("/stats", response_model=VaultAuditStats)
 async def get_vault_audit_stats(
     principal: LogsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
 ) -> VaultAuditStats:
@@ -150,7 +150,7 @@ async def get_vault_audit_stats(
 async def _export(
     request: Request, principal: Principal, filters: Any, format: str
 ) -> AsyncIterator[bytes]:
-    async with request.app.state.db.sessions() as session:
+    async with request.app.state.db.long_reads() as session:
         if format == "csv":
             header = list(VaultAuditEntry.model_fields)
             buffer = io.StringIO()

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from atrium.auditlog.auth import LogsRead
-from atrium.db import SessionDep
+from atrium.db import LongReadSessionDep
 from atrium.insights import service as insights_service
 from atrium.insights.schemas import ModelShare, TimeBucket, UsagePoint
 
@@ -26,7 +26,7 @@ class VaultInsights(BaseModel):
 @router.get("/insights", response_model=VaultInsights)
 async def get_vault_insights(
     principal: LogsRead,
-    session: SessionDep,
+    session: LongReadSessionDep,
     range: Literal["24h", "7d", "30d", "90d"] = "7d",
 ) -> VaultInsights:
     return VaultInsights(**await insights_service.insights(session, principal, range))
