@@ -102,3 +102,25 @@ def test_no_source_file_is_longer_than_the_limit():
         and "migrations" not in path.parts
     ]
     assert long_files == []
+
+
+def _permission_aliases_and_admin_checks(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require":
+            found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls require()")
+        elif isinstance(node, ast.Attribute) and node.attr == "is_admin":
+            found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} reads is_admin")
+    return found
+
+
+def test_routers_declare_access_through_their_domains_auth_module():
+    """Permission aliases live in each domain's `auth.py`; an admin-only route says so with
+    `require(..., admin=True)` there instead of checking `is_admin` in the handler."""
+    routers = [
+        path
+        for path in PACKAGE.rglob("*.py")
+        if path.name == "router.py" or "surfaces" in path.relative_to(PACKAGE).parts
+    ]
+    offenders = [found for path in routers for found in _permission_aliases_and_admin_checks(path)]
+    assert offenders == []

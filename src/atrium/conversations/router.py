@@ -2,13 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.conversations import export as conversations_export
 from atrium.conversations import generation, listing, listing_cache, messages, websearch
 from atrium.conversations import service as conversations_service
+from atrium.conversations.auth import ConversationsDelete, ConversationsRead, ConversationsWrite
 from atrium.conversations.listing_cache import ListingCache
 from atrium.conversations.schemas import (
     ConversationCreate,
@@ -28,9 +27,6 @@ from atrium.shapes import json_response
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
-ConversationsRead = Annotated[Principal, Depends(require("conversations", "read"))]
-ConversationsWrite = Annotated[Principal, Depends(require("conversations", "write"))]
-ConversationsDelete = Annotated[Principal, Depends(require("conversations", "delete"))]
 NOT_FOUND = {404: {"description": "No such conversation, or not the caller's"}}
 
 

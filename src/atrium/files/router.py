@@ -5,15 +5,14 @@ import re
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auth.deps import credential_of, require
-from atrium.auth.principal import Principal
 from atrium.db import ReadDep, SessionDep
 from atrium.errors import AtriumError
 from atrium.files import service as files_service
+from atrium.files.auth import Downloader, FilesDelete, FilesRead, FilesWrite
 from atrium.files.schemas import FileDeleted, FileRead
 from atrium.files.storage import make_storage
 from atrium.files.tables import StoredFile
@@ -24,11 +23,7 @@ log = logging.getLogger("atrium.files")
 
 router = APIRouter(prefix="/api/v1", tags=["files"])
 
-FilesRead = Annotated[Principal, Depends(require("files", "read"))]
-FilesWrite = Annotated[Principal, Depends(require("files", "write"))]
-FilesDelete = Annotated[Principal, Depends(require("files", "delete"))]
 NOT_FOUND = {404: {"description": "No such file, or not the caller's"}}
-_files_read = require("files", "read")
 
 
 class RangeNotSatisfiable(AtriumError):
@@ -123,23 +118,6 @@ async def delete_file(
 ) -> FileDeleted:
     await files_service.delete(session, principal, request.app.state.storage, file_id)
     return FileDeleted(id=str(file_id))
-
-
-async def signed_or_authenticated(
-    request: Request,
-    exp: Annotated[int | None, Query(description="Expiry of a signed link")] = None,
-    sig: Annotated[str | None, Query(description="Signature of a signed link")] = None,
-) -> Principal | None:
-    """A signed link (`exp` and `sig` from `file_path`) needs no header; otherwise the caller
-    authenticates as on any route and needs files:read."""
-    credential = credential_of(request)
-    if exp is not None and sig is not None and not credential:
-        return None
-    return await _files_read(request, credential)
-
-
-signed_or_authenticated.permission = ("files", "read")  # type: ignore[attr-defined]
-Downloader = Annotated[Principal | None, Depends(signed_or_authenticated)]
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -5,22 +5,18 @@ bytes as they arrive; errors take OpenAI's shape so that its SDKs raise the righ
 """
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.errors import OPENAI_ERROR_TYPES, AtriumError
+from atrium.gateway.auth import LlmExecute, LlmRead
 from atrium.gateway.errors import MalformedRequest, NoProviderConfigured, ProviderDisabled
 from atrium.gateway.schemas import ModelList
 from atrium.gateway.service import Gateway
 from atrium.providers import service as providers_service
-
-LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
 
 router = APIRouter(prefix="/v1", tags=["openai compatible"])
 JSON = "application/json"

@@ -50,6 +50,13 @@ def checked_scopes(principal: Principal, scopes: Iterable[str] | None) -> list[s
     return normalised
 
 
+def unrestricted_scopes(principal: Principal) -> None:
+    """No scope list: the key carries every right of its creator, which only an administrator
+    may hand out this way."""
+    if not principal.is_admin:
+        raise Forbidden("Only administrators can create admin-scoped keys")
+
+
 async def role_scopes(session: AsyncSession, role: str) -> set[str]:
     return set(await rbac_service.permissions_of(session, role))
 

@@ -4,12 +4,11 @@ admin metrics, the workspace's totals, at `/api/v1/admin/metrics`."""
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import ReadDep, SessionDep, utcnow
 from atrium.projects import service as projects_service
+from atrium.projects.auth import ProjectsDelete, ProjectsRead, ProjectsWrite, SystemAdmin
 from atrium.projects.schemas import (
     AdminMetrics,
     ProjectCreate,
@@ -23,10 +22,6 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 routers = [router, admin_router]
 
-ProjectsRead = Annotated[Principal, Depends(require("projects", "read"))]
-ProjectsWrite = Annotated[Principal, Depends(require("projects", "write"))]
-ProjectsDelete = Annotated[Principal, Depends(require("projects", "delete"))]
-SystemAdmin = Annotated[Principal, Depends(require("system", "read", admin=True))]
 NOT_FOUND = {404: {"description": "No such project, or not the caller's"}}
 
 

@@ -1,16 +1,15 @@
 """/api/v1/llm/providers: providers, their test and their models' metadata (seed 002)."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.outbound.http import make_client
 from atrium.params import IdPath, parse_id
 from atrium.providers import service as providers_service
 from atrium.providers.adapters.registry import available_providers
+from atrium.providers.auth import LlmDelete, LlmExecute, LlmRead, LlmWrite
 from atrium.providers.catalog import ProviderCache
 from atrium.providers.discovery import OnDemandDiscovery
 from atrium.providers.schemas import (
@@ -24,11 +23,6 @@ from atrium.providers.schemas import (
     ProviderTestResult,
     ProviderUpdate,
 )
-
-LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
-LlmDelete = Annotated[Principal, Depends(require("llm", "delete"))]
-LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
 
 router = APIRouter(prefix="/api/v1/llm/providers", tags=["llm providers"])
 

@@ -2,18 +2,16 @@
 
 import asyncio
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.system import telemetry
+from atrium.system.auth import SystemRead
 from atrium.system.schemas import GpuEnvelope, ResourcesRead, ServicesRead
 from atrium.system.service import ServiceMonitor
 
 router = APIRouter(prefix="/api/v1/system", tags=["system"])
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
 
 
 @router.get("/resources", response_model=ResourcesRead)

@@ -2,16 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Body, FastAPI, Path, Request
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.traefik import service as traefik_service
+from atrium.traefik.auth import SystemRead, SystemWrite
 from atrium.traefik.schemas import LbStats, ReloadRead, ReloadRequest, ServiceHealth, ServiceMetrics
 
 router = APIRouter(prefix="/api/v1/traefik/services", tags=["traefik"])
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
-SystemWrite = Annotated[Principal, Depends(require("system", "write"))]
 ServiceName = Annotated[
     str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.\-]+(@[A-Za-z0-9_.\-]+)?$")
 ]

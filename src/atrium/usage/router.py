@@ -3,13 +3,12 @@
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.usage import analytics
 from atrium.usage import service as usage_service
+from atrium.usage.auth import LlmAdmin, LlmRead, UsageRead
 from atrium.usage.pricebook import PriceBook
 from atrium.usage.schemas import (
     PriceList,
@@ -24,10 +23,6 @@ from atrium.usage.schemas import (
     UsageOverview,
 )
 from atrium.usage.writer import UsageWriter
-
-LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-LlmAdmin = Annotated[Principal, Depends(require("llm", "write", admin=True))]
-UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
 
 Days = Annotated[int, Query(ge=1, le=365)]
 Limit = Annotated[int, Query(ge=1, le=500)]

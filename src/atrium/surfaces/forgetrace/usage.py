@@ -4,20 +4,19 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.audits import service as audits_service
-from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.files import service as files_service
 from atrium.tiers import service as tiers_service
 from atrium.usage import analytics as usage_analytics
+from atrium.usage.auth import UsageRead
 
 router = APIRouter(prefix="/api/v1/usage", tags=["forgetrace"])
-UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
 
 
 class UsageMonth(BaseModel):

@@ -10,23 +10,19 @@ providers; changes are an administrator's, as for every global provider.
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from atrium.providers import service as providers_service
 from atrium.providers.adapters.registry import available_providers
+from atrium.providers.auth import LlmAdminDelete, LlmAdminWrite, LlmExecute, LlmRead
 from atrium.providers.schemas import ProviderCreate, ProviderUpdate
 from atrium.usage import analytics
 
 router = APIRouter(prefix="/api/v1/llm-config", tags=["ops center"])
-LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-LlmWrite = Annotated[Principal, Depends(require("llm", "write"))]
-LlmDelete = Annotated[Principal, Depends(require("llm", "delete"))]
-LlmExecute = Annotated[Principal, Depends(require("llm", "execute"))]
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 SERVER_TYPES = {"vllm": "vllm", "ollama": "ollama", "llamacpp": "custom"}
@@ -212,11 +208,6 @@ def _reads(principal: Principal) -> None:
         raise Forbidden("Provider settings need a role that reaches every provider")
 
 
-def _changes(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("Only an administrator can change the instance's providers")
-
-
 async def _globals(session: SessionDep, principal: Principal, kind: str) -> list[dict[str, Any]]:
     providers = await providers_service.list_providers(session, principal)
     reads = [providers_service.provider_read(p) for p in providers if p.owner_id is None]
@@ -308,11 +299,10 @@ async def read_server(server_id: IdPath, principal: LlmRead, session: SessionDep
 
 @router.post("/servers", response_model=ServerRead, status_code=201)
 async def create_server(
-    body: ServerWrite, principal: LlmWrite, session: SessionDep, request: Request
+    body: ServerWrite, principal: LlmAdminWrite, session: SessionDep, request: Request
 ) -> dict:
     """A self-hosted server by URL (and key); its models are discovered unless `model_path`
     pins one."""
-    _changes(principal)
     data = _build(
         ProviderCreate,
         name=body.name or "",
@@ -328,9 +318,12 @@ async def create_server(
 
 @router.put("/servers/{server_id}", response_model=ServerRead)
 async def update_server(
-    server_id: IdPath, body: ServerWrite, principal: LlmWrite, session: SessionDep, request: Request
+    server_id: IdPath,
+    body: ServerWrite,
+    principal: LlmAdminWrite,
+    session: SessionDep,
+    request: Request,
 ) -> dict:
-    _changes(principal)
     await _one(session, principal, server_id, "server")
     given = body.model_fields_set
     changes: dict[str, Any] = {
@@ -353,9 +346,8 @@ async def update_server(
 
 @router.delete("/servers/{server_id}", response_model=Deleted)
 async def delete_server(
-    server_id: IdPath, principal: LlmDelete, session: SessionDep, request: Request
+    server_id: IdPath, principal: LlmAdminDelete, session: SessionDep, request: Request
 ) -> dict:
-    _changes(principal)
     await _one(session, principal, server_id, "server")
     await providers_service.delete_provider(session, principal, server_id, cache=_cache(request))
     return {"id": str(server_id), "deleted": True}
@@ -408,10 +400,9 @@ async def read_key(key_id: IdPath, principal: LlmRead, session: SessionDep) -> d
 
 @router.post("/api-keys", response_model=KeyRead, status_code=201)
 async def create_key(
-    body: KeyWrite, principal: LlmWrite, session: SessionDep, request: Request
+    body: KeyWrite, principal: LlmAdminWrite, session: SessionDep, request: Request
 ) -> dict:
     """A cloud provider by its key; its models are discovered."""
-    _changes(principal)
     name = (body.provider or "").strip().lower()
     if name not in KEY_PROVIDERS:
         raise InvalidChoice(f"provider must be one of {', '.join(KEY_PROVIDERS)}", param="provider")
@@ -430,9 +421,8 @@ async def create_key(
 
 @router.put("/api-keys/{key_id}", response_model=KeyRead)
 async def update_key(
-    key_id: IdPath, body: KeyWrite, principal: LlmWrite, session: SessionDep, request: Request
+    key_id: IdPath, body: KeyWrite, principal: LlmAdminWrite, session: SessionDep, request: Request
 ) -> dict:
-    _changes(principal)
     await _one(session, principal, key_id, "key")
     changes = {"name": body.key_name, "api_key": _key_given(body.api_key), "enabled": body.enabled}
     data = _build(ProviderUpdate, **{k: v for k, v in changes.items() if v is not None})
@@ -444,9 +434,8 @@ async def update_key(
 
 @router.delete("/api-keys/{key_id}", response_model=Deleted)
 async def delete_key(
-    key_id: IdPath, principal: LlmDelete, session: SessionDep, request: Request
+    key_id: IdPath, principal: LlmAdminDelete, session: SessionDep, request: Request
 ) -> dict:
-    _changes(principal)
     await _one(session, principal, key_id, "key")
     await providers_service.delete_provider(session, principal, key_id, cache=_cache(request))
     return {"id": str(key_id), "deleted": True}

@@ -6,19 +6,15 @@ no other permission levels.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import BadRequest, NotFound
 from atrium.rbac import service as rbac_service
+from atrium.rbac.auth import PermissionsDelete, PermissionsRead, PermissionsWrite
 
 router = APIRouter(prefix="/api/v1/permissions", tags=["ops center"])
-PermissionsRead = Annotated[Principal, Depends(require("permissions", "read"))]
-PermissionsWrite = Annotated[Principal, Depends(require("permissions", "write"))]
-PermissionsDelete = Annotated[Principal, Depends(require("permissions", "delete"))]
 
 
 class PermissionRow(BaseModel):

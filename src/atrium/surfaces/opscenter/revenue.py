@@ -6,7 +6,7 @@ original Ops Center pages' paths (`by-plan`, `churn-impact`, `ltv`, `cohorts/rev
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from atrium.billing import reports
 from atrium.billing.auth import RevenueRead
@@ -29,7 +29,8 @@ EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 JSON = dict[str, Any]
 
 
-def _currency(request: Request, currency: str | None) -> str:
+def _currency(request: Request, currency: CurrencyQuery = None) -> str:
+    """The asked currency, else the instance's (ATRIUM_BILLING_CURRENCY)."""
     code = currency or request.app.state.settings.billing_currency
     try:
         return checked_currency(code)
@@ -71,6 +72,19 @@ EndQ = Annotated[date | None, Query(description="YYYY-MM-DD, included (default: 
 DaysQ = Annotated[int | None, Query(ge=1, le=MAX_DAYS, description="Days back, when no start")]
 
 
+def _year_back(start: StartQ = None, end: EndQ = None, days: DaysQ = None) -> tuple[date, date]:
+    return _range(start, end, days)
+
+
+def _month_back(start: StartQ = None, end: EndQ = None, days: DaysQ = None) -> tuple[date, date]:
+    return _range(start, end, days or 30)
+
+
+Currency = Annotated[str, Depends(_currency)]
+YearRange = Annotated[tuple[date, date], Depends(_year_back)]
+MonthRange = Annotated[tuple[date, date], Depends(_month_back)]
+
+
 def _figures(view: dict) -> dict:
     code = view["currency"]
     return {
@@ -89,28 +103,22 @@ def _figures(view: dict) -> dict:
 
 
 @router.get("/overview", response_model=JSON)
-async def revenue_overview(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    view = await reports.overview(session, _currency(request, currency))
+async def revenue_overview(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
+    view = await reports.overview(session, code)
     others = {code: _figures(other) for code, other in view["by_currency"].items()}
     return {**_figures(view), "by_currency": others, "timestamp": view["timestamp"]}
 
 
 @router.get("/trends", response_model=JSON)
 async def revenue_trends(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
-    start: StartQ = None,
-    end: EndQ = None,
+    code: Currency,
+    span: YearRange,
     interval: Interval | None = None,
     period: Annotated[Period | None, Query(description="The original page's name")] = None,
-    days: DaysQ = None,
 ) -> JSON:
-    code = _currency(request, currency)
-    first, last = _range(start, end, days)
+    first, last = span
     step = interval or PERIOD_INTERVAL.get(period or "", "month")
     report = await reports.trends(session, code, first, last, step)
     data = [
@@ -143,10 +151,7 @@ def _share_rows(report: dict, code: str) -> list[dict]:
 
 
 @router.get("/by-tier", response_model=JSON)
-async def revenue_by_tier(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    code = _currency(request, currency)
+async def revenue_by_tier(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
     report = await reports.by_tier(session, code)
     rows = [
         {**row, "avg_revenue_per_user": to_units(row["arpu_cents"], code)}
@@ -162,14 +167,12 @@ async def revenue_by_tier(
 
 @router.get("/by-customer", response_model=JSON)
 async def revenue_by_customer(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
+    code: Currency,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSON:
-    code = _currency(request, currency)
     report = await reports.by_customer(session, code, limit=limit, offset=offset)
     rows = [
         {
@@ -200,13 +203,11 @@ def _forecast_points(report: dict, code: str) -> list[dict]:
 
 @router.get("/forecasts", response_model=JSON)
 async def revenue_forecasts(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
+    code: Currency,
     months: Annotated[int, Query(ge=1, le=24)] = 12,
 ) -> JSON:
-    code = _currency(request, currency)
     report = await reports.forecast(session, code, max(months, 12))
     if not report["available"]:
         return report
@@ -237,16 +238,12 @@ def _churn_shape(report: dict, code: str) -> dict:
 
 @router.get("/churn", response_model=JSON)
 async def revenue_churn(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
-    start: StartQ = None,
-    end: EndQ = None,
-    days: DaysQ = None,
+    code: Currency,
+    span: MonthRange,
 ) -> JSON:
-    code = _currency(request, currency)
-    first, last = _range(start, end, days or 30)
+    first, last = span
     return _churn_shape(await reports.churn(session, code, *_bounds(first, last)), code)
 
 
@@ -267,25 +264,18 @@ def _ltv_shape(report: dict, code: str) -> dict:
 
 
 @router.get("/lifetime-value", response_model=JSON)
-async def revenue_lifetime_value(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    code = _currency(request, currency)
+async def revenue_lifetime_value(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
     return _ltv_shape(await reports.lifetime_value(session, code), code)
 
 
 @router.get("/metrics", response_model=JSON)
 async def revenue_metrics(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
-    start: StartQ = None,
-    end: EndQ = None,
-    days: DaysQ = None,
+    code: Currency,
+    span: MonthRange,
 ) -> JSON:
-    code = _currency(request, currency)
-    first, last = _range(start, end, days or 30)
+    first, last = span
     report = await reports.metrics(session, code, *_bounds(first, last))
     names = (
         "starting_mrr",
@@ -306,17 +296,13 @@ async def revenue_metrics(
 
 @router.get("/growth", response_model=JSON)
 async def revenue_growth(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
-    start: StartQ = None,
-    end: EndQ = None,
+    code: Currency,
+    span: YearRange,
     interval: Interval = "month",
-    days: DaysQ = None,
 ) -> JSON:
-    code = _currency(request, currency)
-    first, last = _range(start, end, days)
+    first, last = span
     report = await reports.growth(session, code, first, last, interval)
     data = [
         {
@@ -347,10 +333,7 @@ async def revenue_growth(
 
 
 @router.get("/by-plan", response_model=list[JSON])
-async def revenue_by_plan(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> list[JSON]:
-    code = _currency(request, currency)
+async def revenue_by_plan(_: RevenueRead, session: ReaderDep, code: Currency) -> list[JSON]:
     report = await reports.by_plan(session, code)
     return [
         {
@@ -366,10 +349,7 @@ async def revenue_by_plan(
 
 
 @router.get("/churn-impact", response_model=JSON)
-async def revenue_churn_impact(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    code = _currency(request, currency)
+async def revenue_churn_impact(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
     end = datetime.now(UTC)
     report = await reports.churn(session, code, end - timedelta(days=30), end)
     shaped = _churn_shape(report, code)
@@ -382,22 +362,17 @@ async def revenue_churn_impact(
 
 
 @router.get("/ltv", response_model=JSON)
-async def revenue_ltv(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    code = _currency(request, currency)
+async def revenue_ltv(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
     return _ltv_shape(await reports.lifetime_value(session, code), code)
 
 
 @router.get("/cohorts/revenue", response_model=list[JSON])
 async def revenue_cohorts(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
+    code: Currency,
     months: Annotated[int, Query(ge=1, le=60)] = 12,
 ) -> list[JSON]:
-    code = _currency(request, currency)
     rows = await reports.cohort_revenue(session, code, months)
     return [
         {
@@ -416,23 +391,18 @@ async def revenue_cohorts(
 
 @router.get("/mrr", response_model=JSON)
 async def revenue_mrr(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
+    code: Currency,
     months: Annotated[int, Query(ge=1, le=24)] = 12,
 ) -> JSON:
-    code = _currency(request, currency)
     rows = await reports.mrr_history(session, code, months)
     names = ("mrr", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr")
     return {"currency": code, "mrr_trend": [_money(row, code, *names) for row in rows]}
 
 
 @router.get("/arr", response_model=JSON)
-async def revenue_arr(
-    request: Request, _: RevenueRead, session: ReaderDep, currency: CurrencyQuery = None
-) -> JSON:
-    code = _currency(request, currency)
+async def revenue_arr(_: RevenueRead, session: ReaderDep, code: Currency) -> JSON:
     report = await reports.arr(session, code)
     return {
         "currency": code,
@@ -445,13 +415,11 @@ async def revenue_arr(
 
 @router.get("/forecast", response_model=JSON)
 async def revenue_forecast(
-    request: Request,
     _: RevenueRead,
     session: ReaderDep,
-    currency: CurrencyQuery = None,
+    code: Currency,
     months_ahead: Annotated[int, Query(ge=1, le=24)] = 6,
 ) -> JSON:
-    code = _currency(request, currency)
     report = await reports.forecast(session, code, months_ahead)
     if not report["available"]:
         return report

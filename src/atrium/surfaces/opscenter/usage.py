@@ -15,15 +15,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
 from atrium.errors import Forbidden
 from atrium.tiers import service as tiers_service
 from atrium.usage import analytics
+from atrium.usage.auth import UsageRead
 
 router = APIRouter(prefix="/api/v1/llm/usage", tags=["ops center"])
-UsageRead = Annotated[Principal, Depends(require("usage", "read"))]
 RangeName = Literal["week", "month", "quarter", "year"]
 RANGES: dict[str, int] = {"week": 7, "month": 30, "quarter": 90, "year": 365}
 RangeQuery = Annotated[RangeName, Query(alias="range")]

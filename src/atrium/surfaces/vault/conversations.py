@@ -5,12 +5,11 @@ generates through `/v1/chat/completions`)."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
+from atrium.conversations.auth import ConversationsDelete, ConversationsRead, ConversationsWrite
 from atrium.conversations.service import DEFAULT_TITLE, ConversationRecord, MessageRecord
 from atrium.db import ReadDep, SessionDep
 from atrium.params import MAX_ID
@@ -19,9 +18,6 @@ from atrium.text import DisplayName
 
 router = APIRouter(prefix="/vault/conversations", tags=["vault"])
 
-ConversationsRead = Annotated[Principal, Depends(require("conversations", "read"))]
-ConversationsWrite = Annotated[Principal, Depends(require("conversations", "write"))]
-ConversationsDelete = Annotated[Principal, Depends(require("conversations", "delete"))]
 NOT_FOUND = {404: {"description": "No such conversation, or not the caller's"}}
 
 

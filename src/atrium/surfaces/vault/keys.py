@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from atrium.auth.principal import Principal
 from atrium.db import ReadDep, SessionDep
-from atrium.errors import Forbidden
 from atrium.keys import service as keys_service
 from atrium.keys.auth import KeysDelete, KeysRead, KeysWrite
 from atrium.keys.formats import KeyFormat
@@ -81,9 +80,7 @@ def vault_key_read(key: Any) -> dict[str, Any]:
 async def vault_scopes(session: SessionDep, principal: Principal, scope: str) -> list[str] | None:
     """Vault's `user` scope: the `user` role's rights within the creator's; `admin`: all."""
     if scope == "admin":
-        if not principal.is_admin:
-            raise Forbidden("Only administrators can create admin-scoped keys")
-        return None
+        return keys_service.unrestricted_scopes(principal)
     if scope != "user":
         raise keys_service.InvalidScope("scope must be 'user' or 'admin'")
     allowed = await keys_service.role_scopes(session, "user")

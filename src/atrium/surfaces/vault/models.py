@@ -1,21 +1,20 @@
 """Vault's model pickers: `GET /vault/models` and `GET /vault/admin/config/models` (CONTRACTS)."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from atrium.auth.deps import require
 from atrium.auth.principal import Principal
 from atrium.db import SessionDep
+from atrium.providers.auth import LlmRead
 from atrium.providers.schemas import ProviderSettings
 from atrium.providers.service import ProviderEntry, model_status
 from atrium.settings_store import service as settings_service
+from atrium.settings_store.auth import SettingsWrite as SystemWrite
 from atrium.settings_store.schemas import AdminSettingsUpdate
 
 router = APIRouter(prefix="/vault", tags=["vault"])
-LlmRead = Annotated[Principal, Depends(require("llm", "read"))]
-SystemWrite = Annotated[Principal, Depends(require("system", "write"))]
 
 
 @router.get("/models")

@@ -3,23 +3,21 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from atrium.auth.deps import require
-from atrium.auth.principal import Principal
 from atrium.auth.websocket import accept, websocket_principal
 from atrium.db import SessionDep
 from atrium.system import telemetry
+from atrium.system.auth import SystemRead
 from atrium.system.schemas import GpuRead, ResourcesRead
 from atrium.usage import analytics as usage_analytics
 
 router = APIRouter(prefix="/vault", tags=["vault"])
 ws_router = APIRouter()
 routers = [router, ws_router]
-SystemRead = Annotated[Principal, Depends(require("system", "read"))]
 INFERENCE_WINDOW = 300
 WS_EVERY_SECONDS = 2.0
 
