@@ -86,6 +86,44 @@ version = "1.0.0"
 license = "MIT"
 dependencies = ["requests>=2.31", "pyyaml==6.0.1"]
 """
+_BSD_CLAUSES = """ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ *
+ *   1. Redistributions of source code must retain the above copyright
+ *   notice, this list of conditions and the following disclaimer.
+ *
+ *   2. Redistributions in binary form must reproduce the above copyright
+ *   notice, this list of conditions and the following disclaimer in the
+ *   documentation and/or other materials provided with the distribution.
+"""
+# License phrasings found in published packages, each in a file of its own, and mentions of the
+# same words that name no license.
+LICENSE_PHRASINGS = {
+    "asyncpg_style.pyx": "# This module is part of asyncpg and is released under\n"
+    "# the Apache 2.0 License: http://www.apache.org/licenses/LICENSE-2.0\n",
+    "apache_short.py": '"""Distributed under the terms of the Apache License 2.0."""\n',
+    "dual.py": "# This file is dual licensed under the terms of the Apache License, Version\n"
+    "# 2.0, and the BSD License. See the LICENSE file in the root of this repository\n",
+    "dns_style.py": "# Copyright (C) Dnspython Contributors, see LICENSE for text of ISC license\n",
+    "isc_notice.py": "# Permission to use, copy, modify, and distribute this software and its\n"
+    "# documentation for any purpose with or without fee is hereby granted,\n"
+    "# provided that the above copyright notice and this permission notice\n"
+    "# appear in all copies.\n",
+    "mt19937.h": "/*\n" + _BSD_CLAUSES + " *\n"
+    " *   3. The names of its contributors may not be used to endorse or promote\n"
+    " *   products derived from this software without specific prior written\n"
+    " *   permission.\n */\n",
+    "two_clause.c": "/*\n" + _BSD_CLAUSES + " */\nint x;\n",
+    "pygments_style.py": '"""\n    :copyright: Copyright 2006 by the Pygments team.\n'
+    '    :license: BSD, see LICENSE for details.\n"""\n',
+    "module_field.py": '__license__ = "BSD-2-Clause or Apache-2.0"\n',
+    "jsdoc.js": "/**\n * @license MIT\n */\nexport const one = 1;\n",
+    "apache_server.py": "# Reload the Apache 2.4 web server after the configuration changes.\n",
+    "isc_dhcp.py": "# Parses leases written by the ISC DHCP server.\n",
+    "license_variable.py": "license = read_license_file(path)\n",
+    "docstring_prose.py": '"""Each package declares a :license: field that we read."""\n',
+}
 ALICE = ("Alice Example", "alice@example.com")
 BOB = ("Bob Builder", "bob@example.com")
 

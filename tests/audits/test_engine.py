@@ -131,3 +131,26 @@ def test_licenses_named_by_package_metadata(tmp_path: Path):
     assert files["pkg-1.0.dist-info/METADATA"]["licenses"] == ["MIT", "BSD-3-Clause"]
     assert files["notes.py"]["licenses"] == []
     assert files["bsd_style.go"]["licenses"] == ["BSD-3-Clause"]
+
+
+def test_license_notices_short_references_and_code_fields(tmp_path: Path):
+    fixtures.write(tmp_path, fixtures.LICENSE_PHRASINGS)
+    files = by_path(audit(tmp_path))
+    found = {path: files[path]["licenses"] for path in fixtures.LICENSE_PHRASINGS}
+    assert found == {
+        "asyncpg_style.pyx": ["Apache-2.0"],
+        "apache_short.py": ["Apache-2.0"],
+        "dual.py": ["Apache-2.0", "BSD-3-Clause"],
+        "dns_style.py": ["ISC"],
+        "isc_notice.py": ["ISC"],
+        "mt19937.h": ["BSD-3-Clause"],
+        "two_clause.c": ["BSD-2-Clause"],
+        "pygments_style.py": ["BSD-3-Clause"],
+        "module_field.py": ["BSD-2-Clause OR Apache-2.0"],
+        "jsdoc.js": ["MIT"],
+        # mentions of the same words that are no license notice
+        "apache_server.py": [],
+        "isc_dhcp.py": [],
+        "license_variable.py": [],
+        "docstring_prose.py": [],
+    }

@@ -60,7 +60,7 @@ _NEEDLES = {
     "MPL": ("mozilla",),
     "EPL": ("eclipse",),
     "MIT": ("mit",),
-    "ISC": ("permission to use",),
+    "ISC": ("permission to use", "isc licen"),
     "BSD": ("redistribution", "bsd"),
     "Unlicense": ("unencumbered",),
     "BSL": ("boost",),
@@ -77,6 +77,10 @@ def _rule(expression: str, *phrases: str) -> Rule:
     return Rule(expression, re.compile("|".join(f"(?:{p})" for p in phrases)), needles)
 
 
+# "licensed under the", "released under the terms of the", "distributed under"
+_UNDER = (
+    r"(?:licensed|released|distributed|available|provided) under (?:the )?(?:terms of (?:the )?)?"
+)
 _GPL_TAIL = (
     r"(?:either )?version {v}(?: of the license)?,? or \(?at your option\)? any later version"
 )
@@ -124,6 +128,9 @@ RULES = (
         r"apache license,? version 2\.0,? january 2004",
         r"apache license,? version 2\.0 \(the \"?license\"?\)",
         r"under the terms of the apache (?:software )?license,? (?:version )?2\.0",
+        # short notices: "released under the Apache 2.0 License", "under the Apache License 2.0"
+        _UNDER + r"apache (?:software )?licen[cs]e,? (?:version |v\.? ?)?2(?:\.0)?\b",
+        _UNDER + r"apache[- ](?:version )?2(?:\.0)? licen[cs]e",
     ),
     _rule("MPL-2.0", r"mozilla public license,? v(?:ersion|\.)? ?2\.0"),
     _rule("EPL-2.0", r"eclipse public license,? v(?:ersion|\.)? ?2\.0"),
@@ -137,13 +144,19 @@ RULES = (
     ),
     _rule(
         "ISC",
-        r"permission to use, copy, modify, and(?:/or)? distribute this software for any purpose "
-        r"with or without fee is hereby granted, provided that the above copyright notice",
+        r"permission to use, copy, modify, and(?:/or)? distribute this software (?:and its "
+        r"documentation )?for any purpose with or without fee is hereby granted, provided that "
+        r"the above copyright notice",
+        _UNDER + r"isc licen[cs]e",
+        r"\btext of (?:the )?isc licen[cs]e",
     ),
     _rule(
         "BSD-3-Clause",
+        # the third clause forbids using names to endorse derived products, however it is worded
         r"redistribution and use in source and binary forms, with or without modification, are "
-        r"permitted provided that the following conditions are met.{0,900}?neither the name",
+        r"permitted provided that the following conditions are met.{0,900}?(?:neither the name|"
+        r"names? of (?:its|the) (?:contributors|authors?|copyright holders?) may not be used to "
+        r"endorse)",
     ),
     _rule(
         "BSD-3-Clause",
@@ -151,6 +164,10 @@ RULES = (
         r"bsd-style license",
         r"under the (?:terms of the )?(?:new |revised |3-clause |modified )?bsd licen[cs]e",
         r"\bbsd licensed\b",
+        # a dual-license notice: "under the terms of the Apache License, Version 2.0, and the BSD
+        # License"
+        r"(?:licensed|released|distributed) under (?:[^.]|\.\d){0,120}?\band the "
+        r"(?:new |revised |3-clause |modified )?bsd licen[cs]e",
     ),
     _rule("Unlicense", r"this is free and unencumbered software released into the public domain"),
     _rule("BSL-1.0", r"boost software license,? version 1\.0"),
@@ -179,6 +196,13 @@ _SPDX_TAG = re.compile(r"spdx-license-identifier:\s*([^\n*#]+?)(?:\s*(?:\*/|-->|
 # Package metadata (PKG-INFO, METADATA, setup.cfg): `License: X`, `License-Expression: X` and
 # trove classifiers name licenses without their text.
 _METADATA_FIELD = re.compile(r"^license(?:-expression)?\s*[:=]\s*(.{2,80}?)\s*$", re.I | re.M)
+# Fields that code carries: a module's `__license__ = "MIT"`, a docstring's `:license: BSD, see
+# LICENSE for details` (Sphinx field lists, as Pygments and Flask write them), JSDoc's `@license`.
+_CODE_FIELD = re.compile(
+    r"""(?:__license__\s*=\s*["']([^"'\n]{2,80})["']|(?:^|\s):license:[ \t]*([^,;(\n]{2,60})|"""
+    r"""@license[ \t]+([A-Za-z0-9.+-]+(?:[ \t]+(?:OR|AND|WITH)[ \t]+[A-Za-z0-9.+-]+)*))""",
+    re.I | re.M,
+)
 _CLASSIFIER = re.compile(r"license :: (?:osi approved :: )?([^\n\"',]+)", re.I)
 CLASSIFIERS = {
     "mit license": "MIT",
@@ -206,7 +230,8 @@ CLASSIFIERS = {
 _WS = re.compile(r"[\s#*/;]+")
 # Cheap pre-filter: a text without any of these cannot match a rule.
 _HINT = re.compile(
-    r"licen[cs]e|spdx|permission is hereby|redistribution and use|public domain|proprietary|"
+    r"licen[cs]e|spdx|permission is hereby|permission to use, copy|redistribution and use|"
+    r"public domain|proprietary|"
     r"as-is|unauthorized copying",
     re.I,
 )
@@ -240,6 +265,17 @@ ALIASES = {
     "bsd license": "BSD-3-Clause",
     "3-clause bsd": "BSD-3-Clause",
     "bsd-3": "BSD-3-Clause",
+    "modified bsd": "BSD-3-Clause",
+    "revised bsd": "BSD-3-Clause",
+    "new bsd license": "BSD-3-Clause",
+    "bsd 3-clause": "BSD-3-Clause",
+    "3-clause bsd license": "BSD-3-Clause",
+    "bsd 2-clause": "BSD-2-Clause",
+    "2-clause bsd license": "BSD-2-Clause",
+    "apache license version 2.0": "Apache-2.0",
+    "apache software license 2.0": "Apache-2.0",
+    "apache 2.0 license": "Apache-2.0",
+    "apache license 2": "Apache-2.0",
     "2-clause bsd": "BSD-2-Clause",
     "simplified bsd": "BSD-2-Clause",
     "isc license": "ISC",
@@ -370,8 +406,10 @@ def _metadata_licenses(text: str) -> list[str]:
         expression = CLASSIFIERS.get(match.group(1).strip().lower())
         if expression and expression not in found:
             found.append(expression)
-    for match in _METADATA_FIELD.finditer(text):
-        expression = normalise_expression(match.group(1))
+    fields = [m.group(1) for m in _METADATA_FIELD.finditer(text)]
+    fields += [next(g for g in m.groups() if g) for m in _CODE_FIELD.finditer(text)]
+    for field in fields:
+        expression = normalise_expression(field)
         # only names that are licenses: a free-text field ("see LICENSE") stays unknown
         if expression and "LicenseRef-" not in expression and expression not in found:
             found.append(expression)
