@@ -7,18 +7,15 @@ driver releases the GIL while SQLite works, and a write lock held by a request t
 waited for with SQLite's busy timeout in this thread, not on the loop.
 """
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-T = TypeVar("T")
-LOCK_WAIT_SECONDS = 30.0
+from atrium.sqlite_worker import LOCK_WAIT_SECONDS, SqliteWorker, sqlite_file
 
 
 def _null(value: None) -> None:
@@ -35,13 +32,7 @@ sqlite3.register_adapter(type(None), _null)
 
 def sqlite_file_of(engine: AsyncEngine) -> str | None:
     """The database file of a SQLite engine; None for other backends and in-memory ones."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:" or url.query.get("mode") == "memory":
-        return None
-    return database
+    return sqlite_file(engine.url)
 
 
 def _pragmas(read_only: bool) -> Callable[[Any, Any], None]:
@@ -56,43 +47,22 @@ def _pragmas(read_only: bool) -> Callable[[Any, Any], None]:
     return apply
 
 
-class SqliteThread:
+class SqliteThread(SqliteWorker):
+    """A `SqliteWorker` whose calls get a SQLAlchemy `Connection` (the audit log builds its
+    statements with Core), optionally read-only."""
+
     def __init__(self, path: str, *, name: str, read_only: bool = False) -> None:
+        super().__init__(path, name=name)
         self.engine = create_engine(
             f"sqlite:///{path}",
             poolclass=StaticPool,
             connect_args={"timeout": LOCK_WAIT_SECONDS, "check_same_thread": False},
         )
         event.listen(self.engine, "connect", _pragmas(read_only))
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=name)
-        self.connection: Connection | None = None
-        self.closed = False
 
-    def _run(self, function: Callable[..., T], args: tuple) -> T:
-        if self.connection is None:
-            self.connection = self.engine.connect()
-        try:
-            return function(self.connection, *args)
-        except BaseException:
-            # whatever state the failure left the connection in, the next call starts afresh
-            self._close_connection()
-            raise
-
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(connection, *args)` in the thread; it manages its own transaction."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._run, function, args)
-
-    def _close_connection(self) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
-            connection.close()
+    def _connect(self) -> Connection:  # type: ignore[override]
+        return self.engine.connect()
 
     def close(self) -> None:
-        """Close the connection in its thread and end the thread."""
-        if self.closed:
-            return
-        self.closed = True
-        self.executor.submit(self._close_connection).result()
-        self.executor.shutdown()
+        super().close()
         self.engine.dispose()
