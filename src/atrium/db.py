@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from atrium.reader import Reader
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -50,6 +52,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        # SQLite stores naive text: parsing it with its zone appended costs 0.2 µs, a tenth of
+        # SQLAlchemy's DATETIME parse and `process_result_value`'s `replace(tzinfo=UTC)` (1.3
+        # µs alone on CPython 3.11); a list page reads 40 of them.
+        if dialect.name == "sqlite":
+            return _utc_from_sqlite
+        return super().result_processor(dialect, coltype)
+
+
+def _utc_from_sqlite(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text stored with its own offset
+        moment = datetime.fromisoformat(value)
+    if moment.tzinfo is UTC:
+        return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -152,6 +174,17 @@ def make_migration_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def _direct_read_file(url: str, stock_sqlite: bool) -> tuple[str, bool] | None:
+    """The SQLite file a `Reader` opens its own connection to; None where it cannot (another
+    backend, an in-memory database, the stock driver the bench compares against)."""
+    if not url.startswith("sqlite") or stock_sqlite:
+        return None
+    database, uri = _sqlite_file(url)
+    if database == ":memory:" or "mode=memory" in database:
+        return None
+    return database, uri
+
+
 class Database:
     """`sessions` for requests and short work; `reads` for the short read-only requests (a
     connection, no session); `long_reads` for queries that may take long (full-text search,
@@ -175,6 +208,7 @@ class Database:
         self.reads = self.engine
         if not url.startswith("sqlite"):
             self.reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reader = Reader(self.reads, _direct_read_file(url, stock_sqlite))
         self.long_read_engine: AsyncEngine | None = None
         self.long_reads = self.sessions
         if url.startswith("sqlite"):
@@ -197,6 +231,7 @@ class Database:
             await connection.close()
 
     async def dispose(self) -> None:
+        self.reader.close()
         await self.engine.dispose()
         if self.long_read_engine is not None:
             await self.long_read_engine.dispose()
@@ -315,13 +350,12 @@ async def get_long_read_session(request: Request) -> AsyncIterator[AsyncSession]
         yield session
 
 
-async def get_reader(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for a request that only reads (`Database.reading`): no session, no
-    identity map, no commit; statements prebuilt at import run on it as plain rows."""
-    async with request.app.state.db.reading() as connection:
-        yield connection
+async def get_reader(request: Request) -> Reader:
+    """The application's `Reader`, for a request that only reads: no session, no connection
+    held, no commit; `Prepared` statements run on it as plain rows (see `atrium.reader`)."""
+    return request.app.state.db.reader
 
 
-ReadDep = Annotated[AsyncConnection, Depends(get_reader, scope="function")]
+ReadDep = Annotated[Reader, Depends(get_reader)]
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 LongReadSessionDep = Annotated[AsyncSession, Depends(get_long_read_session)]

@@ -17,7 +17,6 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from atrium.auth.principal import Principal
 from atrium.conversations.listing_cache import ListingCache
@@ -26,6 +25,8 @@ from atrium.conversations.tables import Conversation, Message
 from atrium.db import Database
 from atrium.errors import BadRequest
 from atrium.params import MAX_ID
+from atrium.prepared import Prepared
+from atrium.reader import Reader
 from atrium.shapes import json_bytes
 
 MAX_PAGE = 1000
@@ -73,7 +74,9 @@ def _paged(query: Select[Any], *, in_project: bool, after_cursor: bool) -> Selec
 # Every page without a search, prebuilt (no statement to build or cache key to compute per
 # request) and run on a connection (no ORM): the sidebar asks for one on every load.
 _PAGES = {
-    (in_project, after_cursor): _paged(_OWN, in_project=in_project, after_cursor=after_cursor)
+    (in_project, after_cursor): Prepared(
+        _paged(_OWN, in_project=in_project, after_cursor=after_cursor)
+    )
     for in_project in (False, True)
     for after_cursor in (False, True)
 }
@@ -131,7 +134,7 @@ def _search_text(search: str | None) -> str | None:
 
 
 async def list_page(
-    connection: AsyncConnection,
+    reader: Reader,
     principal: Principal,
     *,
     project_id: int | None = None,
@@ -151,15 +154,15 @@ async def list_page(
     in_project, after_cursor = project_id is not None, bool(cursor)
     if search:
         matches = [_conversation.title.icontains(search, autoescape=True)]
-        in_messages = _matching_messages(connection.dialect.name, search)
+        in_messages = _matching_messages(reader.dialect.name, search)
         if in_messages is not None:
             matches.append(_conversation.id.in_(in_messages))
-        statement = _paged(
+        statement: Prepared | Select[Any] = _paged(
             _OWN.where(or_(*matches)), in_project=in_project, after_cursor=after_cursor
         )
     else:
         statement = _PAGES[in_project, after_cursor]
-    rows = [SummaryRow._make(row) for row in await connection.execute(statement, params)]
+    rows = [SummaryRow._make(row) for row in await reader.all(statement, params)]
     if len(rows) > size:
         return rows[:size], _encode_cursor(rows[size - 1])
     return rows, None
@@ -176,15 +179,14 @@ async def summaries_page(
     only to build a page, as opening one costs more than serving the cached page."""
 
     async def build() -> tuple[bytes, str | None]:
-        async with db.reading() as connection:
-            rows, next_cursor = await list_page(
-                connection,
-                principal,
-                project_id=query.project_id,
-                search=query.q,
-                limit=query.limit,
-                cursor=query.cursor,
-            )
+        rows, next_cursor = await list_page(
+            db.reader,
+            principal,
+            project_id=query.project_id,
+            search=query.q,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
         return summaries_json(rows), next_cursor
 
     if query.cursor or _search_text(query.q):

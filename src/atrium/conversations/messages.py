@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Select, bindparam, case, func, insert, or_, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from atrium.conversations import listing_cache
@@ -17,6 +17,7 @@ from atrium.db import utcnow
 from atrium.files import service as files_service
 from atrium.files.service import FileRecord
 from atrium.prepared import Prepared
+from atrium.reader import Reader
 
 MAX_PAGE = 1000
 TITLE_CHARS = 60
@@ -68,7 +69,7 @@ def _messages_with_files(*, before: bool) -> Select[Any]:
     )
 
 
-_PAGES = {before: _messages_with_files(before=before) for before in (False, True)}
+_PAGES = {before: Prepared(_messages_with_files(before=before)) for before in (False, True)}
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class StoredMessage:
 
 
 async def messages_page(
-    connection: AsyncConnection,
+    reader: Reader,
     conversation_id: int,
     *,
     limit: int | None = None,
@@ -93,7 +94,7 @@ async def messages_page(
     if before is not None:
         params["before"] = before
     messages: list[StoredMessage] = []
-    for *fields, file_id in await connection.execute(_PAGES[before is not None], params):
+    for *fields, file_id in await reader.all(_PAGES[before is not None], params):
         if not messages or messages[-1].row.id != fields[0]:
             messages.append(StoredMessage(MessageRow._make(fields), []))
         if file_id is not None:
@@ -105,7 +106,7 @@ async def messages_page(
 
 
 async def read_page(
-    connection: AsyncConnection,
+    reader: Reader,
     conversation_id: int,
     files_key: bytes,
     *,
@@ -114,9 +115,9 @@ async def read_page(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """`messages_page` as clients see it (`MessageRead`'s JSON fields), with each message's
     attachments and their freshly signed links."""
-    messages, older = await messages_page(connection, conversation_id, limit=limit, before=before)
+    messages, older = await messages_page(reader, conversation_id, limit=limit, before=before)
     wanted = [file_id for message in messages for file_id in message.file_ids]
-    files = await files_service.fields_by_id(connection, files_key, wanted) if wanted else {}
+    files = await files_service.fields_by_id(reader, files_key, wanted) if wanted else {}
     shaped = [message_fields(m.row, [files[f] for f in m.file_ids if f in files]) for m in messages]
     return shaped, older
 

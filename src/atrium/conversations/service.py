@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, bindparam, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
@@ -25,6 +25,7 @@ from atrium.conversations.tables import DEFAULT_TITLE, Conversation, Message
 from atrium.db import utcnow
 from atrium.errors import NotFound
 from atrium.prepared import Prepared
+from atrium.reader import Reader
 
 __all__ = [
     "DEFAULT_TITLE",
@@ -238,9 +239,10 @@ def project_removed(session: AsyncSession, owner_id: int) -> None:
 # --- reads for routes and other domains: prebuilt statements on a connection, summary rows ---
 
 _conversation = Conversation.__table__.c
-_SUMMARY_BY_ID = select(*SUMMARY_COLUMNS).where(_conversation.id == bindparam("conversation_id"))
-_OWN_SUMMARY_BY_ID = _SUMMARY_BY_ID.where(_conversation.user_id == bindparam("user_id"))
-_OFFSET_PAGE = (
+_summary_by_id = select(*SUMMARY_COLUMNS).where(_conversation.id == bindparam("conversation_id"))
+_SUMMARY_BY_ID = Prepared(_summary_by_id)
+_OWN_SUMMARY_BY_ID = Prepared(_summary_by_id.where(_conversation.user_id == bindparam("user_id")))
+_OFFSET_PAGE = Prepared(
     select(*SUMMARY_COLUMNS)
     .where(_conversation.user_id == bindparam("user_id"))
     .order_by(*NEWEST_FIRST)
@@ -264,30 +266,28 @@ _BY_PROJECT = (
 )
 
 
-async def summary_owned(
-    connection: AsyncConnection, principal: Principal, conversation_id: int
-) -> SummaryRow:
+async def summary_owned(reader: Reader, principal: Principal, conversation_id: int) -> SummaryRow:
     """The summary row of a conversation the caller may read (`get_owned` without the ORM)."""
     params = {"conversation_id": conversation_id}
     statement = _SUMMARY_BY_ID
     if not principal.reaches("conversations", "read"):
         statement, params["user_id"] = _OWN_SUMMARY_BY_ID, principal.user_id
-    row = (await connection.execute(statement, params)).first()
+    row = await reader.first(statement, params)
     if row is None:
         raise ConversationNotFound()
     return SummaryRow._make(row)
 
 
 async def list_offset(
-    connection: AsyncConnection, principal: Principal, *, limit: int, offset: int
+    reader: Reader, principal: Principal, *, limit: int, offset: int
 ) -> list[SummaryRow]:
     """Vault's form: limit/offset, most recently active first (summary rows, no ORM)."""
     params = {"user_id": principal.user_id, "size": limit, "skip": offset}
-    return [SummaryRow._make(row) for row in await connection.execute(_OFFSET_PAGE, params)]
+    return [SummaryRow._make(row) for row in await reader.all(_OFFSET_PAGE, params)]
 
 
 async def summaries_by_project(
-    connection: AsyncConnection, project_ids: list[int], per_project: int = MAX_PAGE
+    reader: Reader, project_ids: list[int], per_project: int = MAX_PAGE
 ) -> dict[int, list[SummaryRow]]:
     """Each project's conversations (summary rows), most recently active first, at most
     `per_project` each."""
@@ -295,7 +295,7 @@ async def summaries_by_project(
         return {}
     params = {"project_ids": project_ids, "per_project": per_project}
     grouped: dict[int, list[SummaryRow]] = {}
-    for row in map(SummaryRow._make, await connection.execute(_BY_PROJECT, params)):
+    for row in map(SummaryRow._make, await reader.all(_BY_PROJECT, params)):
         grouped.setdefault(row.project_id, []).append(row)
     return grouped
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 import puremagic
 from sqlalchemy import ColumnElement, Integer, bindparam, func, select, true
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal
@@ -27,6 +27,8 @@ from atrium.files.schemas import FileRead
 from atrium.files.storage import Storage
 from atrium.files.tables import StoredFile
 from atrium.params import MAX_ID
+from atrium.prepared import Prepared
+from atrium.reader import Reader
 from atrium.tiers import service as tiers_service
 
 SNIFF_BYTES = 8192
@@ -280,32 +282,35 @@ class FileRow(NamedTuple):
 
 _file = StoredFile.__table__.c
 _RECORD = select(*(_file[name] for name in FileRow._fields))
-_BY_ID = _RECORD.where(_file.id == bindparam("file_id"))
-_OWN_BY_ID = _BY_ID.where(_file.user_id == bindparam("user_id"))
+_by_id = _RECORD.where(_file.id == bindparam("file_id"))
+_BY_ID = Prepared(_by_id)
+_OWN_BY_ID = Prepared(_by_id.where(_file.user_id == bindparam("user_id")))
 _BY_IDS = _RECORD.where(_file.id.in_(bindparam("file_ids", expanding=True)))
 _own_newest = _RECORD.where(_file.user_id == bindparam("user_id"))
 _OWN_PAGES = {
-    before: (_own_newest.where(_file.id < bindparam("before_id")) if before else _own_newest)
-    .order_by(_file.id.desc())
-    .limit(bindparam("size", type_=Integer))
+    before: Prepared(
+        (_own_newest.where(_file.id < bindparam("before_id")) if before else _own_newest)
+        .order_by(_file.id.desc())
+        .limit(bindparam("size", type_=Integer))
+    )
     for before in (False, True)
 }
 
 
-async def read_owned(connection: AsyncConnection, principal: Principal, file_id: int) -> FileRow:
+async def read_owned(reader: Reader, principal: Principal, file_id: int) -> FileRow:
     """A file the caller may read (`get_owned` without the ORM)."""
     params = {"file_id": file_id}
     statement = _BY_ID
     if not principal.reaches("files", "read"):
         statement, params["user_id"] = _OWN_BY_ID, principal.user_id
-    file = (await connection.execute(statement, params)).first()
+    file = await reader.first(statement, params)
     if file is None:
         raise FileNotFound()
     return FileRow._make(file)
 
 
 async def read_page(
-    connection: AsyncConnection,
+    reader: Reader,
     principal: Principal,
     *,
     limit: int | None,
@@ -317,17 +322,17 @@ async def read_page(
     if before_id is not None:
         params["before_id"] = before_id
     statement = _OWN_PAGES[before_id is not None]
-    rows = [FileRow._make(row) for row in await connection.execute(statement, params)]
+    rows = [FileRow._make(row) for row in await reader.all(statement, params)]
     if len(rows) > size:
         return rows[:size], rows[size - 1].id
     return rows, None
 
 
 async def fields_by_id(
-    connection: AsyncConnection, key: bytes, file_ids: list[int]
+    reader: Reader, key: bytes, file_ids: list[int]
 ) -> dict[int, dict[str, Any]]:
     """`file_fields` of the files by id, for attachments already linked to visible messages."""
-    rows = await connection.execute(_BY_IDS, {"file_ids": sorted(set(file_ids))})
+    rows = await reader.all(_BY_IDS, {"file_ids": sorted(set(file_ids))})
     return {file.id: file_fields(key, file) for file in map(FileRow._make, rows)}
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Select, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import KeyGrant, Principal, identity_changed, key_digest
@@ -14,8 +14,10 @@ from atrium.db import utcnow
 from atrium.errors import BadRequest, Forbidden, NotFound
 from atrium.keys.formats import ATRIUM_KEY, KeyFormat
 from atrium.keys.tables import ApiKey
+from atrium.prepared import Prepared
 from atrium.rbac import service as rbac_service
 from atrium.rbac.defaults import ACTIONS, RESOURCES
+from atrium.reader import Reader
 
 
 class KeyNotFound(NotFound):
@@ -144,11 +146,11 @@ def _keys_page(*, everyone: bool, include_revoked: bool) -> Select[Any]:
 
 
 _PAGES = {
-    (everyone, revoked): _keys_page(everyone=everyone, include_revoked=revoked)
+    (everyone, revoked): Prepared(_keys_page(everyone=everyone, include_revoked=revoked))
     for everyone in (False, True)
     for revoked in (False, True)
 }
-_LIVE_BY_ID = _RECORD.where(_key.id == bindparam("key_id"), _key.revoked_at.is_(None))
+_LIVE_BY_ID = Prepared(_RECORD.where(_key.id == bindparam("key_id"), _key.revoked_at.is_(None)))
 _ACTIVE_COUNTS = (
     select(_key.user_id, func.count())
     .where(_key.user_id.in_(bindparam("user_ids", expanding=True)), _key.revoked_at.is_(None))
@@ -157,7 +159,7 @@ _ACTIVE_COUNTS = (
 
 
 async def list_keys(
-    connection: AsyncConnection,
+    reader: Reader,
     principal: Principal,
     *,
     everyone: bool = False,
@@ -169,17 +171,18 @@ async def list_keys(
     everyone = everyone and principal.reaches("api_keys", "read")
     params = {"after_id": after_id or 0, "size": limit, "user_id": principal.user_id}
     statement = _PAGES[everyone, include_revoked]
-    return [KeyRow._make(row) for row in await connection.execute(statement, params)]
+    return [KeyRow._make(row) for row in await reader.all(statement, params)]
 
 
-async def read_key(connection: AsyncConnection, principal: Principal, key_id: int) -> KeyRow:
+async def read_key(reader: Reader, principal: Principal, key_id: int) -> KeyRow:
     """`get_key` as a row, for reads: a live key the caller owns (or reaches), else a 404."""
-    key = (await connection.execute(_LIVE_BY_ID, {"key_id": key_id})).first()
+    row = await reader.first(_LIVE_BY_ID, {"key_id": key_id})
+    key = KeyRow._make(row) if row is not None else None
     if key is None or (
         key.user_id != principal.user_id and not principal.reaches("api_keys", "read")
     ):
         raise KeyNotFound()
-    return KeyRow._make(key)
+    return key
 
 
 async def get_key(
@@ -226,11 +229,10 @@ async def update_key(
     return key
 
 
-async def count_active_by_user(connection: AsyncConnection, user_ids: list[int]) -> dict[int, int]:
+async def count_active_by_user(reader: Reader, user_ids: list[int]) -> dict[int, int]:
     if not user_ids:
         return {}
-    rows = await connection.execute(_ACTIVE_COUNTS, {"user_ids": user_ids})
-    return dict(rows.tuples().all())
+    return dict(await reader.all(_ACTIVE_COUNTS, {"user_ids": user_ids}))
 
 
 async def llm_limits(session: AsyncSession, key_id: int) -> Any | None:

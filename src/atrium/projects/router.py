@@ -16,6 +16,7 @@ from atrium.projects.schemas import (
     ProjectRead,
     ProjectUpdate,
 )
+from atrium.reader import in_transaction
 from atrium.shapes import json_response
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -65,7 +66,7 @@ async def update_project(
     project_id: int, body: ProjectUpdate, principal: ProjectsWrite, session: SessionDep
 ) -> Response:
     project = await projects_service.update(session, principal, project_id, body)
-    [shaped] = await projects_service.with_conversations(await session.connection(), [project])
+    [shaped] = await projects_service.with_conversations(await in_transaction(session), [project])
     return json_response(shaped)
 
 

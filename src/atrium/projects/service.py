@@ -11,15 +11,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Integer, bindparam, func, select, true
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.auth.principal import Principal
 from atrium.conversations import service as conversations_service
 from atrium.conversations.schemas import summary_fields
 from atrium.db import utcnow
 from atrium.errors import NotFound
+from atrium.prepared import Prepared
 from atrium.projects.schemas import AdminMetrics, ProjectCreate, ProjectUpdate, project_fields
 from atrium.projects.tables import Project
+from atrium.reader import Reader
 from atrium.users import service as users_service
 
 MAX_PAGE = 1000
@@ -82,36 +84,35 @@ class ProjectRow(NamedTuple):
 
 _project = Project.__table__.c
 _RECORD = select(*(_project[name] for name in ProjectRow._fields))
-_BY_ID = _RECORD.where(_project.id == bindparam("project_id"))
-_OWN_BY_ID = _BY_ID.where(_project.user_id == bindparam("user_id"))
-_OWN_PAGE = (
+_by_id = _RECORD.where(_project.id == bindparam("project_id"))
+_BY_ID = Prepared(_by_id)
+_OWN_BY_ID = Prepared(_by_id.where(_project.user_id == bindparam("user_id")))
+_OWN_PAGE = Prepared(
     _RECORD.where(_project.user_id == bindparam("user_id"), _project.id > bindparam("after_id"))
     .order_by(_project.id)
     .limit(bindparam("size", type_=Integer))
 )
 
 
-async def read_owned(
-    connection: AsyncConnection, principal: Principal, project_id: int
-) -> ProjectRow:
+async def read_owned(reader: Reader, principal: Principal, project_id: int) -> ProjectRow:
     """A project the caller may read (`get_owned` without the ORM)."""
     params = {"project_id": project_id}
     statement = _BY_ID
     if not principal.reaches("projects", "read"):
         statement, params["user_id"] = _OWN_BY_ID, principal.user_id
-    project = (await connection.execute(statement, params)).first()
+    project = await reader.first(statement, params)
     if project is None:
         raise ProjectNotFound()
     return ProjectRow._make(project)
 
 
 async def list_own(
-    connection: AsyncConnection, principal: Principal, *, limit: int | None, after_id: int | None
+    reader: Reader, principal: Principal, *, limit: int | None, after_id: int | None
 ) -> tuple[list[ProjectRow], int | None]:
     """The caller's projects, oldest first; with the id to continue after when more remain."""
     size = min(limit or MAX_PAGE, MAX_PAGE)
     params = {"user_id": principal.user_id, "after_id": after_id or 0, "size": size + 1}
-    rows = [ProjectRow._make(row) for row in await connection.execute(_OWN_PAGE, params)]
+    rows = [ProjectRow._make(row) for row in await reader.all(_OWN_PAGE, params)]
     if len(rows) > size:
         return rows[:size], rows[size - 1].id
     return rows, None
@@ -135,13 +136,11 @@ async def delete(session: AsyncSession, principal: Principal, project_id: int) -
     conversations_service.project_removed(session, project.user_id)
 
 
-async def with_conversations(
-    connection: AsyncConnection, projects: Sequence[Any]
-) -> list[dict[str, Any]]:
+async def with_conversations(reader: Reader, projects: Sequence[Any]) -> list[dict[str, Any]]:
     """The projects (objects or rows) as clients see them, `ProjectRead`'s JSON fields, each
     with its conversations (one query for all)."""
     by_project = await conversations_service.summaries_by_project(
-        connection, [project.id for project in projects]
+        reader, [project.id for project in projects]
     )
     return [
         project_fields(project, [summary_fields(row) for row in by_project.get(project.id, ())])

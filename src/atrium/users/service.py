@@ -7,14 +7,16 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Integer, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Integer, Select, bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity import service as activity_service
 from atrium.auth.principal import Principal, identity_changed
 from atrium.config import Settings
 from atrium.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from atrium.prepared import Prepared
 from atrium.rbac import service as rbac_service
+from atrium.reader import Reader
 from atrium.security.passwords import check_policy, hash_password
 from atrium.users.tables import User
 
@@ -219,25 +221,25 @@ class UserRow(NamedTuple):
 
 _user = User.__table__.c
 _RECORD = select(*(_user[name] for name in UserRow._fields))
-_BY_ID = _RECORD.where(_user.id == bindparam("user_id"))
+_BY_ID = Prepared(_RECORD.where(_user.id == bindparam("user_id")))
 _after = _RECORD.where(_user.id > bindparam("after_id"))
-_PAGE = (
+_PAGE = Prepared(
     _after.order_by(_user.id)
     .limit(bindparam("size", type_=Integer))
     .offset(bindparam("skip", type_=Integer))
 )
 
 
-async def read_user(connection: AsyncConnection, user_id: int) -> UserRow:
+async def read_user(reader: Reader, user_id: int) -> UserRow:
     """`get_user` for reads."""
-    user = (await connection.execute(_BY_ID, {"user_id": user_id})).first()
+    user = await reader.first(_BY_ID, {"user_id": user_id})
     if user is None:
         raise UserNotFound()
     return UserRow._make(user)
 
 
 async def list_users(
-    connection: AsyncConnection,
+    reader: Reader,
     *,
     search: str | None = None,
     limit: int = 100,
@@ -246,7 +248,7 @@ async def list_users(
 ) -> list[UserRow]:
     """Users by id; `search` matches email, username or name (substring, any case)."""
     params = {"after_id": after_id or 0, "size": limit, "skip": offset}
-    statement = _PAGE
+    statement: Prepared | Select[Any] = _PAGE
     if search:
         needle = search.strip().lower()
         statement = (
@@ -261,7 +263,7 @@ async def list_users(
             .limit(bindparam("size", type_=Integer))
             .offset(bindparam("skip", type_=Integer))
         )
-    return [UserRow._make(row) for row in await connection.execute(statement, params)]
+    return [UserRow._make(row) for row in await reader.all(statement, params)]
 
 
 async def ensure_role(session: AsyncSession, role: str) -> str:

@@ -9,6 +9,7 @@ from atrium.db import ReadDep, SessionDep
 from atrium.errors import BadRequest
 from atrium.keys import service as keys_service
 from atrium.params import MAX_ID, IdPath
+from atrium.reader import in_transaction
 from atrium.shapes import Input, iso_z, json_response
 from atrium.text import DisplayName
 from atrium.users import service as users_service
@@ -61,7 +62,7 @@ class VaultUserUpdate(Input):
 
 
 async def _shaped(session: SessionDep, user: Any) -> dict[str, Any]:
-    counts = await keys_service.count_active_by_user(await session.connection(), [user.id])
+    counts = await keys_service.count_active_by_user(await in_transaction(session), [user.id])
     return vault_user_read(user, counts.get(user.id, 0))
 
 
