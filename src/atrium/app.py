@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from atrium import __version__, datadir, openapi, route_index
+from atrium import __version__, datadir, fastapi_speedups, openapi, route_index
 from atrium.config import Settings
 from atrium.db import Database
 from atrium.errors import install_error_handlers
@@ -134,6 +134,7 @@ async def _bounded(step: Awaitable[Any], what: str) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    fastapi_speedups.install()
     app = FastAPI(
         title="Atrium",
         version=__version__,

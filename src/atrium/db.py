@@ -209,6 +209,8 @@ class Database:
         if not url.startswith("sqlite"):
             self.reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.reader = Reader(self.reads, _direct_read_file(url, stock_sqlite))
+        # The inline SQLite driver never suspends while a session closes (see `close_session`).
+        self._closes_inline = url.startswith("sqlite") and not stock_sqlite
         self.long_read_engine: AsyncEngine | None = None
         self.long_reads = self.sessions
         if url.startswith("sqlite"):
@@ -229,6 +231,16 @@ class Database:
             yield connection
         finally:
             await connection.close()
+
+    async def close_session(self, session: AsyncSession) -> None:
+        """Close a request's session. `async with` closes in a task of its own, so that a
+        cancellation cannot cut the close short; on the inline SQLite driver the close never
+        yields to the loop, so it runs directly: under load the task let the next request
+        find the pool empty and open a connection of its own (milliseconds on SQLite)."""
+        if self._closes_inline:
+            await session.close()
+        else:
+            await session.__aexit__(None, None, None)
 
     async def dispose(self) -> None:
         self.reader.close()
@@ -319,13 +331,17 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed after the handler, before the response is sent
     (with its after-commit hooks), or rolled back (with its after-rollback hooks)."""
-    async with request.app.state.db.sessions() as session:
+    db: Database = request.app.state.db
+    session = db.sessions()
+    try:
         try:
             yield session
         except BaseException:
             await rollback(session)
             raise
         await commit(session)
+    finally:
+        await db.close_session(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -34,6 +34,7 @@ class Prepared:
         self.statement = statement
         self._sqlite: tuple[str, Any, tuple[tuple[str, Processor], ...]] | None = None
         self._results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
+        self._fixed: dict[str, Any] | None = None
 
     def _compiled(self, dialect: Dialect) -> tuple[str, Any, tuple[tuple[str, Processor], ...]]:
         if self._sqlite is None:
@@ -86,10 +87,20 @@ class Prepared:
 
     def _bound(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
         sql, compiled, order = self._compiled(dialect)
-        values = compiled.construct_params(params)
-        return sql, tuple(
-            values[name] if process is None else process(values[name]) for name, process in order
-        )
+        if self._fixed is None:  # values the statement itself holds (a literal, OFFSET 0)
+            self._fixed = {
+                name: bind.value
+                for name, bind in compiled.binds.items()
+                if bind.value is not None and not bind.required
+            }
+        values = {**self._fixed, **params} if self._fixed else params
+        try:
+            return sql, tuple(
+                values[name] if process is None else process(values[name])
+                for name, process in order
+            )
+        except KeyError as missing:
+            raise TypeError(f"no value for the parameter {missing}") from None
 
     def _result_processors(self, dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         """The (index, processor) of each selected column that needs converting."""
