@@ -153,3 +153,40 @@ def test_refuses_what_it_cannot_run_faithfully(tmp_path):
             await db.dispose()
 
     asyncio.run(scenario())
+
+
+READ = Prepared(select(thing.c.id, *(thing.c[name] for name in COLUMNS)).order_by(thing.c.id))
+READ_ONE = Prepared(select(thing.c.name, thing.c.at).where(thing.c.name == bindparam("name")))
+
+
+@pytest.mark.parametrize("stock", DRIVERS)
+def test_reader_returns_what_sqlalchemy_returns_and_sees_each_commit(tmp_path, stock):
+    async def scenario() -> None:
+        db = await open_database(tmp_path, stock)
+        try:
+            assert await db.reader.all(READ, {}) == []
+            async with db.sessions() as session:
+                connection = await session.connection()
+                await connection.execute(INSERT, values("first"))
+                moment = {**values("second"), "at": datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)}
+                await connection.execute(INSERT, {**moment, "meta": None, "flag": False})
+                assert await db.reader.all(READ, {}) == []  # not committed yet
+                await commit(session)
+            direct = [tuple(row) for row in await db.reader.all(READ, {})]
+            async with db.engine.connect() as connection:
+                through_sqlalchemy = [
+                    tuple(row) for row in await connection.execute(READ.statement)
+                ]
+            assert direct == through_sqlalchemy
+            assert direct[0][4] == datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+            assert direct[1][4].tzinfo is UTC and direct[1][3] is None and direct[1][2] is False
+            found = await db.reader.first(READ_ONE, {"name": "second"})
+            assert tuple(found) == ("second", datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC))
+            assert await db.reader.first(READ_ONE, {"name": "nobody"}) is None
+            if not stock:  # the direct path names a missing value as SQLAlchemy would refuse it
+                with pytest.raises(TypeError, match="no value for the parameter"):
+                    await db.reader.all(READ_ONE, {})
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())

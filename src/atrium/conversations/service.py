@@ -264,6 +264,13 @@ _BY_PROJECT = (
     .where(_ranked.c.rank <= bindparam("per_project", type_=Integer))
     .order_by(_ranked.c.project_id, _ranked.c.rank)
 )
+# One project (a project's page): no ranking, and no list parameter, so it is prepared.
+_OF_ONE_PROJECT = Prepared(
+    select(*SUMMARY_COLUMNS)
+    .where(_conversation.project_id == bindparam("project_id"))
+    .order_by(*NEWEST_FIRST)
+    .limit(bindparam("per_project", type_=Integer))
+)
 
 
 async def summary_owned(reader: Reader, principal: Principal, conversation_id: int) -> SummaryRow:
@@ -293,9 +300,13 @@ async def summaries_by_project(
     `per_project` each."""
     if not project_ids:
         return {}
-    params = {"project_ids": project_ids, "per_project": per_project}
+    if len(project_ids) == 1:
+        statement, params = _OF_ONE_PROJECT, {"project_id": project_ids[0]}
+    else:
+        statement, params = _BY_PROJECT, {"project_ids": project_ids}
+    params["per_project"] = per_project
     grouped: dict[int, list[SummaryRow]] = {}
-    for row in map(SummaryRow._make, await reader.all(_BY_PROJECT, params)):
+    for row in map(SummaryRow._make, await reader.all(statement, params)):
         grouped.setdefault(row.project_id, []).append(row)
     return grouped
 
